@@ -1,0 +1,36 @@
+"""symbp: derive, explain and ship backpropagation for SymPy networks.
+
+>>> import sympy as sp, symbp as sb
+>>> x, w = sp.symbols("x w")
+>>> d = sb.derive(sb.Model((w * x - 1) ** 2, params=[w]))
+>>> d.gradients[w]
+"""
+
+from .check import Report, check
+from .codegen import compile_module as compile
+from .codegen import emit, generate
+from .derive import derive
+from .errors import SymbpError
+from .functions import (
+    dense,
+    leaky_relu,
+    log_softmax,
+    mse,
+    relu,
+    sigmoid,
+    softmax,
+    softmax_cross_entropy,
+    softplus,
+    tanh,
+)
+from .ir import Derivation, Step
+from .model import Model
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Model", "Derivation", "Step", "SymbpError", "derive", "generate", "emit", "compile",
+    "check", "Report",
+    "dense", "sigmoid", "relu", "leaky_relu", "softplus", "tanh", "softmax", "log_softmax",
+    "softmax_cross_entropy", "mse", "__version__",
+]

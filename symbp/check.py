@@ -1,0 +1,182 @@
+"""Equivalence checks: symbp's generated gradients against an independent reference.
+
+``check(model, reference)`` derives and compiles the model, draws random
+float64 parameters and data, and compares the loss and every gradient with
+the reference: central finite differences (``"fd"``) of an independent
+NumPy evaluation of the loss, or the autodiff of HIPS autograd, PyTorch or
+JAX running that evaluation. Labels of a softmax cross-entropy are drawn as
+probability rows (the function's domain).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy as sp
+
+from .codegen import compile_module
+from .derive import derive
+from .errors import SymbpError
+from .functions import SoftmaxCrossEntropy
+from .model import Model, walk
+from .reference import backend, evaluate
+
+__all__ = ["check", "Report", "draw_inputs", "concrete_dims", "REFERENCES"]
+
+REFERENCES = ("fd", "autograd", "torch", "jax")
+DEFAULT_RTOL = {"fd": 1e-5, "autograd": 1e-6, "torch": 1e-6, "jax": 1e-6}
+
+
+@dataclass
+class Report:
+    """The outcome of one check: relative errors per parameter."""
+
+    model: str
+    reference: str
+    dims: dict
+    loss: float
+    reference_loss: float
+    errors: dict = field(default_factory=dict)  # param name -> relative error
+    rtol: float = 1e-6
+
+    @property
+    def loss_error(self) -> float:
+        return abs(self.loss - self.reference_loss) / max(abs(self.reference_loss), 1e-12)
+
+    @property
+    def worst(self) -> tuple[str, float]:
+        """The parameter with the largest relative error, and that error."""
+        name = max(self.errors, key=self.errors.get)
+        return name, self.errors[name]
+
+    @property
+    def max_error(self) -> float:
+        return max([self.loss_error, *self.errors.values()])
+
+    @property
+    def ok(self) -> bool:
+        return self.max_error <= self.rtol
+
+    def __str__(self) -> str:
+        dims = ", ".join(f"{k}={v}" for k, v in self.dims.items()) or "-"
+        lines = [f"{self.model} vs {self.reference} (dims {dims}, rtol {self.rtol:g}):",
+                 f"  loss {self.loss:.10g} vs {self.reference_loss:.10g} "
+                 f"(rel. error {self.loss_error:.2e})"]
+        lines += [f"  d/d{name}: rel. error {err:.2e}" for name, err in self.errors.items()]
+        return "\n".join(lines)
+
+
+def concrete_dims(model: Model, dims: Mapping | None, rng) -> dict:
+    """``{dim symbol: int}``: given sizes (by symbol or name), random small ones else."""
+    given = {(k.name if isinstance(k, sp.Symbol) else str(k)): int(v) for k, v in (dims or {}).items()}
+    out = {}
+    for d in model.dims:
+        out[d] = given.pop(d.name) if d.name in given else int(rng.integers(3, 7))
+    if given:
+        raise SymbpError(f"dims names {', '.join(sorted(given))}, which are not dimensions of "
+                         f"{model.name} ({', '.join(str(d) for d in model.dims) or 'none'}).")
+    return out
+
+
+def _labels(model: Model) -> set:
+    return {e.args[1] for e in walk(model.loss)
+            if isinstance(e, SoftmaxCrossEntropy) and isinstance(e.args[1], sp.MatrixSymbol)}
+
+
+def draw_inputs(model: Model, dims: dict, rng, samples: int = 7) -> tuple[dict, dict]:
+    """Random float64 ``(params, data)`` dicts keyed by symbol name."""
+    def shape(sym):
+        return tuple(int(sp.sympify(d).xreplace(dims)) for d in model.shape_of(sym))
+
+    params = {p.name: rng.normal(size=shape(p)) for p in model.params}
+    labels = _labels(model)
+    data = {}
+    for s in model.data:
+        if s in labels:
+            logits = 2.0 * rng.normal(size=shape(s))
+            e = np.exp(logits - logits.max(axis=1, keepdims=True))
+            data[s.name] = e / e.sum(axis=1, keepdims=True)
+        elif model.is_scalar:
+            data[s.name] = rng.normal(size=(samples,))
+        else:
+            data[s.name] = rng.normal(size=shape(s))
+    if model.is_scalar:
+        params = {k: np.float64(v) for k, v in params.items()}
+    return params, data
+
+
+def _reference_fn(model: Model, dims: dict, data: dict, b):
+    data_env = {k: b.array(v) for k, v in data.items()}
+
+    def f(plist):
+        env = {**data_env, **{p.name: v for p, v in zip(model.params, plist, strict=True)}}
+        value = evaluate(model.loss, env, b, dims)
+        return b.mean(value) if model.is_scalar else value
+    return f
+
+
+def _finite_differences(f, values: list, step: float = 1e-6) -> list:
+    grads = []
+    for k, v in enumerate(values):
+        v = np.array(v, dtype=np.float64)
+        g = np.zeros_like(v)
+        for idx in np.ndindex(v.shape):
+            h = step * max(1.0, abs(v[idx]))
+            plus, minus = [list(values) for _ in range(2)]
+            vp, vm = v.copy(), v.copy()
+            vp[idx] += h
+            vm[idx] -= h
+            plus[k], minus[k] = vp, vm
+            g[idx] = (float(f(plus)) - float(f(minus))) / (2 * h)
+        grads.append(g)
+    return grads
+
+
+def _relative(ours, ref) -> float:
+    ours, ref = np.asarray(ours, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    if ours.shape != ref.shape:
+        raise SymbpError(f"gradient shape {ours.shape} differs from the reference's {ref.shape}.")
+    diff = float(np.max(np.abs(ours - ref))) if ours.size else 0.0
+    return diff / max(float(np.max(np.abs(ref))) if ref.size else 0.0, 1e-8)
+
+
+def check(model: Model, reference: str = "autograd", dims=None, seed: int = 0,
+          rtol: float | None = None, params: dict | None = None, data: dict | None = None,
+          module=None) -> Report:
+    """Compare ``model``'s generated loss and gradients with ``reference``.
+
+    Raises ``AssertionError`` naming the worst parameter when a relative
+    error exceeds ``rtol`` (1e-6 for autodiff references, 1e-5 for "fd").
+    """
+    if reference not in REFERENCES:
+        raise SymbpError(f"unknown reference {reference!r}; choose one of {', '.join(REFERENCES)}.")
+    rng = np.random.default_rng(seed)
+    sizes = concrete_dims(model, dims, rng)
+    drawn_params, drawn_data = draw_inputs(model, sizes, rng)
+    params = {**drawn_params, **(params or {})}
+    data = {**drawn_data, **(data or {})}
+    module = module or compile_module(derive(model))
+    loss, grads = module.loss_and_grad(params, **data)
+    plist = [params[p.name] for p in model.params]
+    if reference == "fd":
+        f = _reference_fn(model, sizes, data, backend("numpy"))
+        ref_loss, ref_grads = f(plist), _finite_differences(f, plist)
+    else:
+        b = backend(reference)
+        f = _reference_fn(model, sizes, data, b)
+        ref_loss, ref_grads = b.grad(f, [b.array(v) for v in plist])
+    report = Report(model.name, reference, {d.name: v for d, v in sizes.items()}, float(loss),
+                    float(np.asarray(ref_loss)),
+                    rtol=rtol if rtol is not None else DEFAULT_RTOL[reference])
+    for p, ref in zip(model.params, ref_grads, strict=True):
+        report.errors[p.name] = _relative(grads[p.name], np.asarray(ref))
+    if not report.ok:
+        name, err = report.worst
+        if report.loss_error > report.rtol and report.loss_error >= err:
+            raise AssertionError(f"{model.name}: the loss differs from {reference} by a relative "
+                                 f"{report.loss_error:.2e} (rtol {report.rtol:g}).\n{report}")
+        raise AssertionError(f"{model.name}: the gradient of {name} differs from {reference} by a "
+                             f"relative {err:.2e} (rtol {report.rtol:g}).\n{report}")
+    return report

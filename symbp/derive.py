@@ -1,0 +1,223 @@
+"""The reverse sweep: graph -> forward steps + backward steps.
+
+1. Every operation gets a provisional symbol; the sweep walks the nodes in
+   reverse topological order, asks the rule table for each node's
+   contributions to its arguments, and collects them per argument (fan-out).
+2. A node whose value no backward rule reads and whose only user is an
+   addition, scaling or Hadamard product is folded into that user
+   (``Z1 = X W1 + 1 b1`` rather than a separate ``X W1`` step); adjoints that
+   are a bare copy of another adjoint get no step of their own.
+3. Steps are named in order (``Z1``, ``A1``, ..., ``L``; ``Z1_bar``, ...).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import sympy as sp
+
+from .graph import Graph, Node, trace, value
+from .ir import Derivation, Step, Term
+from .model import Model
+from .naming import Namer, adjoint_name
+from .rules import Ctx, times, transpose, vjp
+
+__all__ = ["derive"]
+
+_INLINE = frozenset({"transpose", "broadcast_rows", "broadcast_cols"})  # views, never steps
+_FOLDABLE = frozenset({"matmul", "scale", "colsum", "rowsum", "hadamard", "hpow", "add", "trace",
+                       "frobenius", "element", "scalar"})
+_ABSORBING = frozenset({"add", "scale", "hadamard", "scalar"})
+
+
+def _arithmetic(node: Node) -> bool:
+    if node.kind != "scalar":
+        return True
+    t = node.attr
+    return t.is_Add or t.is_Mul or (t.is_Pow and t.exp.is_number)
+
+
+def _symbol(name: str, shape: tuple):
+    return sp.MatrixSymbol(name, *shape) if shape else sp.Symbol(name)
+
+
+def _total(terms: list):
+    """The sum of the contributions, equal ones merged (``G E + G E = 2 G E``)."""
+    if not getattr(terms[0], "is_Matrix", False):
+        return sp.Add(*terms)
+    merged: dict = {}
+    for t in terms:
+        coeff, mats = t.as_coeff_matrices() if isinstance(t, sp.MatMul) else (1, [t])
+        rest = mats[0] if len(mats) == 1 else sp.MatMul(*mats)
+        merged[rest] = merged.get(rest, 0) + coeff
+    parts = [times(c, m) for m, c in merged.items() if c != 0]
+    return parts[0] if len(parts) == 1 else sp.MatAdd(*parts)
+
+
+class _Sweep:
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.nodes = graph.nodes
+        self.needs = graph.needs_grad()
+        self.users = graph.users()
+        self.user_of: dict[int, int] = {}
+        for node in self.nodes:
+            for a in node.args:
+                self.user_of[a] = node.index
+        self.prov: dict[int, sp.Basic] = {}
+        self.adj: dict[int, sp.Basic] = {}  # provisional adjoint symbol (or 1 at the root)
+        self.terms: dict[int, list[tuple[int, sp.Basic]]] = defaultdict(list)
+        self.order: list[int] = []
+
+    # -- pass 1: provisional values and contributions ----------------------
+    def provisional(self) -> None:
+        for node in self.nodes:
+            if node.is_leaf:
+                self.prov[node.index] = node.attr
+            elif node.kind == "transpose":
+                self.prov[node.index] = transpose(self.prov[node.args[0]])
+            elif node.kind in _INLINE:
+                self.prov[node.index] = value(node, [self.prov[a] for a in node.args])
+            else:
+                self.prov[node.index] = _symbol(f"_symbp_f{node.index}", node.shape)
+
+    def sweep(self) -> None:
+        root = self.graph.root
+        for node in reversed(self.nodes):
+            i = node.index
+            if not self.needs[i] or (i != root and not self.terms[i]):
+                continue
+            self.order.append(i)
+            if i == root:
+                self.adj[i] = sp.Integer(1)
+            elif node.kind in _INLINE:
+                self.adj[i] = _total([t for _, t in self.terms[i]])
+            else:
+                self.adj[i] = _symbol(f"_symbp_b{i}", node.shape)
+            if node.is_leaf:
+                continue
+            ctx = Ctx(node, [self.prov[a] for a in node.args], self.prov[i], self.adj[i],
+                      [self.prov[x] for x in node.aux])
+            for arg, contribution in zip(node.args, vjp(ctx), strict=True):
+                if self.needs[arg]:
+                    self.terms[arg].append((i, contribution))
+
+    # -- pass 2: folding decisions -----------------------------------------
+    def folded(self) -> set[int]:
+        read = set()
+        for terms in self.terms.values():
+            for _, t in terms:
+                read |= t.free_symbols
+        keep = {self.graph.root, *self.graph.outputs.values()}
+        out = set()
+        for node in self.nodes:
+            i = node.index
+            user = self.user_of.get(i)
+            while user is not None and self.nodes[user].kind == "transpose" and self.users[user] == 1:
+                user = self.user_of.get(user)
+            if (node.kind in _FOLDABLE and _arithmetic(node) and self.users[i] == 1
+                    and i not in keep and self.prov[i] not in read and user is not None
+                    and self.nodes[user].kind in _ABSORBING and _arithmetic(self.nodes[user])):
+                out.add(i)
+        return out
+
+    def adjoint_uses(self) -> dict[int, int]:
+        uses: dict[int, int] = defaultdict(int)
+        index = {s: i for i, s in self.adj.items() if isinstance(s, (sp.Symbol, sp.MatrixSymbol))}
+        for terms in self.terms.values():
+            for _, t in terms:
+                for s in t.free_symbols:
+                    if s in index:
+                        uses[index[s]] += 1
+        return uses
+
+    # -- pass 3: final steps -----------------------------------------------
+    def build(self, model: Model) -> Derivation:
+        self.provisional()
+        self.sweep()
+        folded = self.folded()
+        uses = self.adjoint_uses()
+        namer = Namer()
+        identifiers = {sym: namer.claim(sym.name) for sym in model.symbols}
+        final: dict = {}
+        names: dict[int, str] = {}
+        forward = []
+        for node in self.nodes:
+            i = node.index
+            if node.is_leaf or node.kind in _INLINE:
+                continue
+            expr = value(node, [self.prov[a] for a in node.args]).xreplace(final)
+            if i in folded:
+                final[self.prov[i]] = expr
+                continue
+            names[i] = self._forward_name(namer, node)
+            sym = _symbol(names[i], node.shape)
+            final[self.prov[i]] = sym
+            forward.append(Step(names[i], sym, expr, node.shape, self._role(node), i))
+        backward = []
+        gradients = {}
+        for i in self.order:
+            node = self.nodes[i]
+            if node.kind in _INLINE or (i == self.graph.root and node.kind != "param"):
+                continue
+            terms = [Term(self._user_name(u, names), t.xreplace(final)) for u, t in self.terms[i]]
+            if i == self.graph.root:
+                terms = [Term("L", sp.Integer(1))]
+            expr = _total([t.expr for t in terms])
+            if node.kind == "param":
+                name = namer.claim(adjoint_name(identifiers[node.attr]))
+                role = "gradient"
+            elif self._inline_adjoint(expr, i in folded, uses.get(i, 0)):
+                final[self.adj[i]] = expr
+                continue
+            else:
+                name = namer.claim(adjoint_name(names.get(i) or namer.numbered("T")))
+                role = "adjoint"
+            sym = _symbol(name, node.shape)
+            final[self.adj[i]] = sym
+            of = node.attr.name if node.kind == "param" else names.get(i, "")
+            step = Step(name, sym, expr, node.shape, role, i, tuple(terms), of)
+            backward.append(step)
+            if role == "gradient":
+                gradients[node.attr] = expr
+        for p in model.params:
+            if p not in gradients:
+                gradients[p] = sp.ZeroMatrix(*p.shape) if p.is_Matrix else sp.Integer(0)
+        loss = final.get(self.prov[self.graph.root], self.prov[self.graph.root])
+        outputs = {k: final.get(self.prov[i], self.prov[i]) for k, i in self.graph.outputs.items()}
+        return Derivation(model, forward, backward, gradients, loss, outputs, self.graph,
+                          identifiers)
+
+    def _inline_adjoint(self, expr, folded: bool, uses: int) -> bool:
+        if isinstance(expr, (sp.Symbol, sp.MatrixSymbol)):
+            return True
+        if expr.free_symbols <= set(self.graph.model.dims):
+            return True
+        return folded and uses <= 1
+
+    def _forward_name(self, namer: Namer, node: Node) -> str:
+        if node.index == self.graph.root:
+            return namer.claim("L")
+        for key, i in self.graph.outputs.items():
+            if i == node.index:
+                return namer.claim(key)
+        return namer.step(node.kind, node.attr, self.graph.model.is_scalar)
+
+    def _role(self, node: Node) -> str:
+        if node.index == self.graph.root:
+            return "loss"
+        if node.index in self.graph.outputs.values():
+            return "output"
+        if node.index not in self.user_of:
+            return "aux"
+        return "forward"
+
+    def _user_name(self, user: int, names: dict[int, str]) -> str:
+        node = self.nodes[user]
+        return names.get(user) or (node.attr.name if node.kind == "param" else f"node{user}")
+
+
+def derive(model: Model) -> Derivation:
+    """Derive the backpropagation formulas of ``model`` by the chain rule."""
+    graph = trace(model)
+    return _Sweep(graph).build(model)

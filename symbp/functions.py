@@ -1,0 +1,381 @@
+"""The activation and loss vocabulary, as SymPy objects.
+
+Every helper takes a scalar SymPy expression, a matrix expression (applied
+elementwise through ``ElementwiseApplyFunction``), or, where it makes sense,
+a list of scalars. The helpers build their nodes directly, never through
+SymPy's ``+``/``*``, which re-run ``doit()`` over the whole tree and make a
+deep network quadratic to build.
+
+Conventions (the only place they are stated):
+
+* ``relu'(0) = 0`` and ``leaky_relu'(0) = alpha``, as in PyTorch.
+* ``softmax``, ``log_softmax`` and ``softmax_cross_entropy`` work row-wise on
+  an ``n x k`` matrix: each row is one sample, each column one class.
+* ``softmax_cross_entropy(Z, Y)`` is the mean over the ``n`` rows of
+  ``-sum_j Y_ij log softmax(Z)_ij``; its gradient ``(softmax(Z) - Y) / n``
+  assumes each row of ``Y`` sums to one (one-hot or probability labels).
+* ``mse(P, Y)`` is the mean over all entries of ``(P - Y)^2``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.matexpr import MatrixExpr
+
+from .errors import SymbpError
+
+__all__ = [
+    "Sigmoid", "ReLU", "LeakyReLU", "Softplus", "LogSumExp",
+    "Softmax", "LogSoftmax", "SoftmaxCrossEntropy",
+    "sigmoid", "relu", "leaky_relu", "softplus", "tanh", "softmax", "log_softmax",
+    "softmax_cross_entropy", "mse", "dense", "is_matrix",
+]
+
+
+def is_matrix(expr) -> bool:
+    """True for a SymPy matrix expression or explicit matrix."""
+    return bool(getattr(expr, "is_Matrix", False))
+
+
+def _hashed(expr):
+    """``expr`` with its hash cached now, while its children's are: SymPy hashes
+    recursively, which overflows the stack on a deep network hashed all at once."""
+    hash(expr)
+    return expr
+
+
+def _latex_call(printer, name: str, args, exp=None) -> str:
+    inner = ", ".join(printer._print(a) for a in args)
+    head = name if exp is None else f"{name}^{{{exp}}}"
+    return rf"{head}\left({inner}\right)"
+
+
+class Sigmoid(sp.Function):
+    """The logistic function ``1 / (1 + exp(-x))``."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number:
+            return 1 / (1 + sp.exp(-x))
+        return None
+
+    def fdiff(self, argindex=1):
+        return self * (1 - self)
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return 1 / (1 + sp.exp(-x))
+
+    def _latex(self, printer, exp=None):
+        return _latex_call(printer, r"\sigma", self.args, exp)
+
+
+class ReLU(sp.Function):
+    """``max(0, x)``, with derivative ``Heaviside(x, 0)`` (0 at 0)."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number and x.is_extended_real:
+            return sp.Max(0, x)
+        return None
+
+    def fdiff(self, argindex=1):
+        return sp.Heaviside(self.args[0], 0)
+
+    def _latex(self, printer, exp=None):
+        return _latex_call(printer, r"\operatorname{ReLU}", self.args, exp)
+
+
+class LeakyReLU(sp.Function):
+    """``x`` for ``x > 0``, else ``alpha * x``; derivative ``alpha`` at 0."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, x, alpha):
+        if x.is_Number and alpha.is_Number:
+            return x if x > 0 else alpha * x
+        return None
+
+    def fdiff(self, argindex=1):
+        x, alpha = self.args
+        if argindex == 1:
+            return alpha + (1 - alpha) * sp.Heaviside(x, 0)
+        return sp.Min(x, 0)
+
+    def _latex(self, printer, exp=None):
+        name = r"\operatorname{LeakyReLU}_{" + printer._print(self.args[1]) + "}"
+        return _latex_call(printer, name, self.args[:1], exp)
+
+
+class Softplus(sp.Function):
+    """``log(1 + exp(x))``, a smooth ReLU whose derivative is the sigmoid."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number:
+            return sp.log(1 + sp.exp(x))
+        return None
+
+    def fdiff(self, argindex=1):
+        return Sigmoid(self.args[0])
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return sp.log(1 + sp.exp(x))
+
+    def _latex(self, printer, exp=None):
+        return _latex_call(printer, r"\operatorname{softplus}", self.args, exp)
+
+
+class LogSumExp(sp.Function):
+    """``log(sum_i exp(x_i))`` of scalars; ``d/dx_i`` is ``softmax_i``."""
+
+    @classmethod
+    def eval(cls, *xs):
+        if xs and all(x.is_Number for x in xs):
+            return sp.log(sp.Add(*[sp.exp(x) for x in xs]))
+        return None
+
+    def fdiff(self, argindex=1):
+        return sp.exp(self.args[argindex - 1] - self)
+
+    def _latex(self, printer, exp=None):
+        return _latex_call(printer, r"\operatorname{logsumexp}", self.args, exp)
+
+
+def _explicit_rows(matrix):
+    rows, cols = matrix.shape
+    return [[matrix[i, j] for j in range(cols)] for i in range(rows)]
+
+
+def _row_softmax(row):
+    exps = [sp.exp(v) for v in row]
+    total = sp.Add(*exps)
+    return [e / total for e in exps]
+
+
+class Softmax(MatrixExpr):
+    """Row-wise softmax of an ``n x k`` matrix expression."""
+
+    def __new__(cls, arg):
+        return super().__new__(cls, sp.sympify(arg))
+
+    @property
+    def shape(self):
+        return self.args[0].shape
+
+    def _entry(self, i, j, **kwargs):
+        arg = self.args[0]
+        return _row_softmax([arg[i, k] for k in range(self.shape[1])])[j]
+
+    def doit(self, **hints):
+        arg = self.args[0].doit(**hints) if hints.get("deep", True) else self.args[0]
+        if isinstance(arg, sp.MatrixBase):
+            return sp.ImmutableMatrix([_row_softmax(r) for r in _explicit_rows(arg)])
+        return Softmax(arg)
+
+    def _latex(self, printer):
+        return _latex_call(printer, r"\operatorname{softmax}", self.args)
+
+
+class LogSoftmax(MatrixExpr):
+    """Row-wise ``log(softmax(Z))``, computed stably."""
+
+    def __new__(cls, arg):
+        return super().__new__(cls, sp.sympify(arg))
+
+    @property
+    def shape(self):
+        return self.args[0].shape
+
+    def _entry(self, i, j, **kwargs):
+        arg = self.args[0]
+        return sp.log(_row_softmax([arg[i, k] for k in range(self.shape[1])])[j])
+
+    def doit(self, **hints):
+        arg = self.args[0].doit(**hints) if hints.get("deep", True) else self.args[0]
+        if isinstance(arg, sp.MatrixBase):
+            rows = [[sp.log(p) for p in _row_softmax(r)] for r in _explicit_rows(arg)]
+            return sp.ImmutableMatrix(rows)
+        return LogSoftmax(arg)
+
+    def _latex(self, printer):
+        return _latex_call(printer, r"\log\operatorname{softmax}", self.args)
+
+
+class SoftmaxCrossEntropy(sp.Expr):
+    """Mean over rows of ``-sum_j Y_ij log softmax(Z)_ij`` (a scalar)."""
+
+    is_commutative = True
+
+    def __new__(cls, logits, labels):
+        return super().__new__(cls, sp.sympify(logits), sp.sympify(labels))
+
+    def doit(self, **hints):
+        z, y = (a.doit(**hints) for a in self.args)
+        if isinstance(z, sp.MatrixBase) and isinstance(y, sp.MatrixBase):
+            total = 0
+            for zr, yr in zip(_explicit_rows(z), _explicit_rows(y), strict=True):
+                total += sum(-yv * sp.log(p) for p, yv in zip(_row_softmax(zr), yr, strict=True))
+            return total / z.shape[0]
+        return _hashed(SoftmaxCrossEntropy(z, y))
+
+    def _latex(self, printer, exp=None):
+        z, y = (printer._print(a) for a in self.args)
+        return rf"\operatorname{{CE}}\left(\operatorname{{softmax}}\left({z}\right), {y}\right)"
+
+
+def _elementwise(cls, x, *extra):
+    """Apply a scalar Function class to a scalar, a matrix or a list."""
+    if isinstance(x, Sequence) and not isinstance(x, str):
+        return [_elementwise(cls, v, *extra) for v in x]
+    x = sp.sympify(x)
+    if is_matrix(x):
+        d = sp.Dummy("d", real=True)
+        return _hashed(ElementwiseApplyFunction(sp.Lambda(d, cls(d, *extra)), x))
+    return _hashed(cls(x, *extra))
+
+
+def sigmoid(x):
+    """Logistic sigmoid, elementwise on a matrix."""
+    return _elementwise(Sigmoid, x)
+
+
+def relu(x):
+    """Rectified linear unit ``max(0, x)``, elementwise on a matrix."""
+    return _elementwise(ReLU, x)
+
+
+def leaky_relu(x, alpha=None):
+    """Leaky ReLU with negative slope ``alpha`` (default 1/100)."""
+    return _elementwise(LeakyReLU, x, sp.Rational(1, 100) if alpha is None else sp.sympify(alpha))
+
+
+def softplus(x):
+    """``log(1 + exp(x))``, elementwise on a matrix."""
+    return _elementwise(Softplus, x)
+
+
+def tanh(x):
+    """Hyperbolic tangent, elementwise on a matrix."""
+    return _elementwise(sp.tanh, x)
+
+
+def _logit_list(z, what: str) -> list:
+    if isinstance(z, Sequence) and not isinstance(z, str) and len(z) >= 2:
+        return [sp.sympify(v) for v in z]
+    raise SymbpError(
+        f"{what} needs an n x k matrix or a list of at least two scalar logits, got {z!r}."
+    )
+
+
+def softmax(z):
+    """Row-wise softmax of a matrix, or the softmax of a list of scalars."""
+    if is_matrix(z):
+        return _hashed(Softmax(z))
+    zs = _logit_list(z, "softmax")
+    lse = LogSumExp(*zs)
+    return [sp.exp(v - lse) for v in zs]
+
+
+def log_softmax(z):
+    """Row-wise log-softmax of a matrix, or of a list of scalar logits."""
+    if is_matrix(z):
+        return _hashed(LogSoftmax(z))
+    zs = _logit_list(z, "log_softmax")
+    lse = LogSumExp(*zs)
+    return [v - lse for v in zs]
+
+
+def _check_same_shape(what: str, a, b) -> None:
+    if a.shape != b.shape:
+        raise SymbpError(
+            f"{what}: the prediction {a} has shape {a.shape} but the target {b} has "
+            f"shape {b.shape}; they must match."
+        )
+
+
+def softmax_cross_entropy(z, y):
+    """Cross-entropy of ``softmax(z)`` against labels ``y``, mean over rows."""
+    if is_matrix(z) or is_matrix(y):
+        if not (is_matrix(z) and is_matrix(y)):
+            raise SymbpError("softmax_cross_entropy needs both logits and labels as matrices.")
+        _check_same_shape("softmax_cross_entropy", z, y)
+        return _hashed(SoftmaxCrossEntropy(z, y))
+    zs = _logit_list(z, "softmax_cross_entropy")
+    ys = [sp.sympify(v) for v in y]
+    if len(ys) != len(zs):
+        raise SymbpError(
+            f"softmax_cross_entropy: {len(zs)} logits but {len(ys)} labels; they must match."
+        )
+    lse = LogSumExp(*zs)
+    return -sp.Add(*[yv * (zv - lse) for zv, yv in zip(zs, ys, strict=True)])
+
+
+def mse(p, y):
+    """Mean squared error over all entries (matrix) or of one scalar pair."""
+    if is_matrix(p) or is_matrix(y):
+        if not (is_matrix(p) and is_matrix(y)):
+            raise SymbpError("mse needs both prediction and target as matrices.")
+        _check_same_shape("mse", p, y)
+        err = _hashed(sp.MatAdd(p, _hashed(sp.MatMul(sp.Integer(-1), y))))
+        rows, cols = p.shape
+        square = _hashed(sp.MatMul(_hashed(sp.Transpose(err)), err))
+        return _hashed(sp.Trace(square)) / (rows * cols)
+    if isinstance(p, Sequence) and not isinstance(p, str):
+        pairs = list(zip(p, y, strict=True))
+        return sp.Add(*[(a - b) ** 2 for a, b in pairs]) / len(pairs)
+    return (sp.sympify(p) - sp.sympify(y)) ** 2
+
+
+def _dense_scalars(x, w, b):
+    """``[sum_i x_i w_ij + b_j for j]`` for lists of scalars (w indexed [i][j])."""
+    if len(w) != len(x):
+        raise SymbpError(f"dense: {len(x)} inputs but the weight table has {len(w)} rows.")
+    width = len(w[0])
+    if b is not None and len(b) != width:
+        raise SymbpError(f"dense: the weight table has {width} columns but {len(b)} biases.")
+    out = []
+    for j in range(width):
+        terms = [x[i] * w[i][j] for i in range(len(x))]
+        if b is not None:
+            terms.append(b[j])
+        out.append(sp.Add(*terms))
+    return out
+
+
+def dense(x, w, b=None):
+    """Affine layer ``X W + 1 b``: the 1 x k bias ``b`` is broadcast over rows.
+
+    >>> import sympy as sp
+    >>> n = sp.Symbol("n")
+    >>> X, W, b = sp.MatrixSymbol("X", n, 2), sp.MatrixSymbol("W", 2, 3), sp.MatrixSymbol("b", 1, 3)
+    >>> dense(X, W, b)
+    X*W + 1*b
+    """
+    if isinstance(x, Sequence) and not isinstance(x, str):
+        return _dense_scalars(list(x), w, b)
+    if not (is_matrix(x) and is_matrix(w)):
+        raise SymbpError("dense needs matrices X and W (or lists of scalars).")
+    if x.shape[1] != w.shape[0]:
+        raise SymbpError(
+            f"dense: {x} has shape {x.shape} and {w} has shape {w.shape}; the columns of "
+            f"{x} ({x.shape[1]}) must equal the rows of {w} ({w.shape[0]})."
+        )
+    xw = _hashed(sp.MatMul(x, w))
+    if b is None:
+        return xw
+    if not is_matrix(b) or b.shape != (1, w.shape[1]):
+        shape = getattr(b, "shape", "a scalar")
+        raise SymbpError(
+            f"dense: the bias {b} has shape {shape} but must be a row of shape (1, {w.shape[1]})."
+        )
+    return _hashed(sp.MatAdd(xw, sp.MatMul(sp.OneMatrix(x.shape[0], 1), b)))

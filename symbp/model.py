@@ -1,0 +1,184 @@
+"""``Model``: a scalar loss expression, its parameters, its data and outputs.
+
+Every free symbol of the loss that is not a parameter is data, except the
+symbols that size a matrix (``n`` in ``MatrixSymbol("X", n, 4)``): those are
+dimensions, bound from the arrays' shapes at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import sympy as sp
+
+from .errors import SymbpError
+
+__all__ = ["Model", "walk", "free_symbols"]
+
+
+def walk(expr):
+    """Every distinct sub-expression of ``expr`` once, without recursion."""
+    seen = set()
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        if e in seen:
+            continue
+        seen.add(e)
+        yield e
+        stack.extend(a for a in e.args if isinstance(a, sp.Basic))
+
+
+def free_symbols(expr) -> set:
+    """The Symbols and MatrixSymbols of ``expr`` (iteratively, unlike SymPy's)."""
+    bound = set()
+    found = set()
+    for e in walk(expr):
+        if isinstance(e, sp.Lambda):
+            bound |= set(e.variables)
+        elif isinstance(e, (sp.Symbol, sp.MatrixSymbol)):
+            found.add(e)
+    return found - bound
+
+
+def _is_leaf(sym) -> bool:
+    return isinstance(sym, (sp.Symbol, sp.MatrixSymbol))
+
+
+def _short(expr, limit: int = 80) -> str:
+    text = str(expr)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _as_scalar_loss(loss):
+    try:
+        loss = sp.sympify(loss)
+    except (sp.SympifyError, TypeError) as exc:
+        raise SymbpError(f"the loss {loss!r} is not a SymPy expression.") from exc
+    if getattr(loss, "is_Matrix", False):
+        if loss.shape != (1, 1):
+            raise SymbpError(
+                f"the loss {_short(loss)} is a matrix of shape {loss.shape}; it must be a scalar "
+                "(wrap it in Trace(...), a [0, 0] element of a 1x1 product, or a mean)."
+            )
+        return sp.Trace(loss)
+    if any(isinstance(e, sp.Sum) for e in walk(loss)):
+        raise SymbpError(
+            f"the loss {_short(loss)} contains a Sum over an index: SymPy expands (A.T*B)[0, 0] "
+            "with a symbolic size into a Sum; write Trace(A.T*B) instead (the same value)."
+        )
+    return loss
+
+
+def _symbol_list(what: str, items) -> tuple:
+    if items is None:
+        return ()
+    if _is_leaf(items):
+        items = [items]
+    out = []
+    for item in items:
+        if not _is_leaf(item):
+            raise SymbpError(
+                f"{what} entry {_short(item)} is not a Symbol or MatrixSymbol; list the symbols "
+                "themselves."
+            )
+        if item in out:
+            raise SymbpError(f"{what} lists {item} twice.")
+        out.append(item)
+    return tuple(out)
+
+
+def _dims_of(symbols: Iterable) -> set:
+    dims = set()
+    for sym in symbols:
+        if isinstance(sym, sp.MatrixSymbol):
+            for d in sym.shape:
+                if not (d.is_Integer or d.is_Symbol):
+                    raise SymbpError(
+                        f"{sym} has shape {sym.shape}; each dimension must be an integer or a "
+                        f"single symbol such as n, not {d}."
+                    )
+                dims |= d.free_symbols
+    return dims
+
+
+def _outputs_dict(outputs) -> dict:
+    if outputs is None:
+        return {}
+    if isinstance(outputs, Mapping):
+        items = list(outputs.items())
+    else:
+        if not isinstance(outputs, (list, tuple)):
+            outputs = [outputs]
+        items = [(f"output{i}" if len(outputs) > 1 else "output", e) for i, e in enumerate(outputs)]
+    result = {}
+    for name, expr in items:
+        if not (isinstance(name, str) and name.isidentifier()):
+            raise SymbpError(f"output name {name!r} is not a valid identifier.")
+        result[name] = sp.sympify(expr)
+    return result
+
+
+class Model:
+    """A network: a scalar ``loss``, the ``params`` to train, optional ``outputs``.
+
+    ``outputs`` is an expression, a list of them or a dict ``name -> expr``
+    (what the generated ``predict`` returns). ``values`` optionally gives a
+    point (symbol -> number) used by the teaching outputs.
+    """
+
+    def __init__(self, loss, params, outputs=None, name: str = "model",
+                 description: str = "", values: Mapping | None = None):
+        self.loss = _as_scalar_loss(loss)
+        self.params = _symbol_list("params", params)
+        if not self.params:
+            raise SymbpError("params is empty: name at least one symbol to differentiate.")
+        if not (isinstance(name, str) and name.isidentifier()):
+            raise SymbpError(f"the model name {name!r} must be a Python identifier such as 'mlp'.")
+        self.name = name
+        self.description = description
+        self.outputs = _outputs_dict(outputs)
+        free = free_symbols(self.loss)
+        for p in self.params:
+            if p not in free:
+                raise SymbpError(f"the parameter {p} does not appear in the loss {_short(self.loss)}.")
+        every = set(free)
+        for expr in self.outputs.values():
+            extra = {s for s in free_symbols(expr) if s not in free and _is_leaf(s)}
+            every |= extra
+        for sym in every:
+            if not _is_leaf(sym):
+                raise SymbpError(f"{_short(sym)} in the loss is neither a Symbol nor a MatrixSymbol.")
+        self.dims = tuple(sorted(_dims_of(every) | _dims_of(self.params), key=str))
+        self.data = tuple(sorted((s for s in every if s not in self.params and s not in self.dims),
+                                 key=str))
+        self._check_names()
+        self.values = dict(values or {})
+
+    def _check_names(self) -> None:
+        seen = {}
+        for sym in (*self.params, *self.data, *self.dims):
+            if sym.name in seen and seen[sym.name] != sym:
+                raise SymbpError(
+                    f"two different symbols are both named {sym.name!r} (different shapes or "
+                    "assumptions); give them distinct names."
+                )
+            seen[sym.name] = sym
+
+    @property
+    def symbols(self) -> tuple:
+        """Params, then data, then dimensions."""
+        return (*self.params, *self.data, *self.dims)
+
+    @property
+    def is_scalar(self) -> bool:
+        """True when no symbol is a matrix: one sample per evaluation."""
+        return not any(isinstance(s, sp.MatrixSymbol) for s in (*self.params, *self.data))
+
+    def shape_of(self, sym) -> tuple:
+        """``()`` for a scalar symbol, else the matrix shape."""
+        return tuple(sym.shape) if isinstance(sym, sp.MatrixSymbol) else ()
+
+    def __repr__(self) -> str:
+        params = ", ".join(str(p) for p in self.params)
+        return f"Model({self.name!r}, params=[{params}], loss={_short(self.loss, 60)})"

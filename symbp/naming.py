@@ -1,0 +1,108 @@
+"""The only place names are made.
+
+* Python identifiers for user symbols (any name a SymPy symbol can have is
+  mapped to a safe, unique identifier, so no name can inject code);
+* step names by node kind: ``Z1`` (affine), ``A1`` (activation), ``P1``
+  (softmax), ``L`` (loss), lower case in scalar models;
+* adjoints ``Z1_bar``, written ``\\bar{Z}_{1}`` in LaTeX.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+from collections.abc import Iterable
+
+import sympy as sp
+
+__all__ = ["Namer", "identifier", "adjoint_name", "latex_name", "RESERVED"]
+
+RESERVED = frozenset(
+    set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | {
+        "np", "numpy", "math", "time", "sys", "os", "params", "data", "state", "lr", "rng",
+        "dims", "dtype", "optimizer", "epochs", "batch_size", "seed", "verbose", "val_data",
+        "PARAMS", "DATA", "DIMS", "SHAPES", "OUTPUTS", "loss", "loss_and_grad", "predict",
+        "init_params", "train_step", "fit", "grads", "value", "history",
+    }
+)
+
+_PREFIX = {
+    "map": "A", "softmax": "P", "log_softmax": "S", "hadamard": "H", "hpow": "H",
+    "trace": "t", "frobenius": "t", "element": "t",
+}
+
+
+def identifier(name: str) -> str:
+    """A Python identifier close to ``name`` (``x); import os`` -> ``x_import_os``)."""
+    text = re.sub(r"\W+", "_", name).strip("_") or "v"
+    if text[0].isdigit():
+        text = "v" + text
+    if not text.isidentifier() or text in RESERVED:
+        text += "_"
+    return text
+
+
+def adjoint_name(name: str) -> str:
+    """``Z1`` -> ``Z1_bar``."""
+    return f"{name}_bar"
+
+
+class Namer:
+    """Hands out unique identifiers, never one in ``taken`` or ``RESERVED``."""
+
+    def __init__(self, taken: Iterable[str] = ()):
+        self.taken = set(taken) | RESERVED
+        self.counters: dict[str, int] = {}
+
+    def claim(self, base: str) -> str:
+        """``base`` made safe, with a numeric suffix if it is taken."""
+        name = identifier(base)
+        if name in self.taken:
+            k = 2
+            while f"{name}{k}" in self.taken:
+                k += 1
+            name = f"{name}{k}"
+        self.taken.add(name)
+        return name
+
+    def numbered(self, prefix: str) -> str:
+        """The next free ``prefix1``, ``prefix2``, ..."""
+        k = self.counters.get(prefix, 0)
+        while True:
+            k += 1
+            name = f"{prefix}{k}"
+            if name not in self.taken:
+                break
+        self.counters[prefix] = k
+        self.taken.add(name)
+        return name
+
+    def step(self, kind: str, template, scalar: bool) -> str:
+        """A name for a forward step of node ``kind``."""
+        prefix = _PREFIX.get(kind, "Z")
+        if kind == "scalar" and not (template.is_Add or template.is_Mul or template.is_Pow):
+            prefix = "A"
+        return self.numbered(prefix.lower() if scalar else prefix)
+
+
+_SIMPLE = re.compile(r"^([A-Za-z]+)(\d*)$")
+
+
+def latex_name(name: str, bar: bool = False) -> str:
+    """LaTeX for a symbol name: ``W1`` -> ``W_{1}``, ``W1_bar`` -> ``\\bar{W}_{1}``."""
+    if name.endswith("_bar"):
+        return latex_name(name[: -len("_bar")], bar=True)
+    match = _SIMPLE.match(name)
+    if match:
+        head, digits = match.groups()
+        head_tex = sp.latex(sp.Symbol(head))
+        if len(head) > 1 and head_tex == head:
+            head_tex = rf"\mathrm{{{head}}}"
+        body = rf"\bar{{{head_tex}}}" if bar else head_tex
+        return f"{body}_{{{digits}}}" if digits else body
+    tex = sp.latex(sp.Symbol(name))
+    if bar:
+        sub = tex.find("_{")
+        return rf"\bar{{{tex[:sub]}}}{tex[sub:]}" if sub > 0 else rf"\overline{{{tex}}}"
+    return tex

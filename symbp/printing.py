@@ -1,0 +1,336 @@
+"""SymPy -> NumPy source: one ``_print_X`` per node kind.
+
+A subclass of SymPy's ``NumPyPrinter``. Products print as ``@``, Hadamard
+products as ``*``; a ones-vector never becomes an array (``1 b`` is the
+broadcast ``b``, ``1^T G`` is ``G.sum(axis=0, keepdims=True)``); ``tr(P^T Q)``
+is ``np.vdot(P, Q)``. Softmax and its cross-entropy are lowered to a few
+stable statements (shift by the row maximum, ``exp``, row sums) that are
+emitted once per function and shared by every later use.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.matrices.expressions.special import OneMatrix
+from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.precedence import PRECEDENCE
+
+from .naming import Namer
+from .text import matrix_precedence, negative_coeff, ordered_terms
+
+__all__ = ["CodePrinter", "BatchMean"]
+
+
+class BatchMean(sp.Function):
+    """Mean over the samples of a scalar model (``np.mean``)."""
+
+    nargs = 1
+
+
+def _is_ones(m, rows=None, cols=None) -> bool:
+    if not isinstance(m, OneMatrix):
+        return False
+    r, c = m.shape
+    return (rows is None or r == rows) and (cols is None or c == cols)
+
+
+def _is_broadcast(m) -> bool:
+    """True for the forms printed as a smaller array that NumPy broadcasts."""
+    if isinstance(m, OneMatrix):
+        return True
+    if isinstance(m, sp.MatMul):
+        _, mats = m.as_coeff_matrices()
+        return len(mats) >= 2 and (_is_ones(mats[0], cols=1) or _is_ones(mats[-1], rows=1))
+    return False
+
+
+class CodePrinter(NumPyPrinter):
+    """Prints derivation expressions as NumPy code for one function body.
+
+    ``names`` maps model symbols to identifiers (steps print as their name);
+    ``namer`` makes the names of lowered temporaries; ``prelude`` collects
+    the statements lowering emits, which the caller writes before the line.
+    """
+
+    def __init__(self, names: dict, namer: Namer):
+        super().__init__({"fully_qualified_modules": True, "allow_unknown_functions": False})
+        self.names = names
+        self.namer = namer
+        self.prelude: list[tuple[str, str]] = []
+        self._lse: dict[str, tuple[str, str, str]] = {}
+        self._bound: dict = {}
+        self._broadcast_ok = False
+        self._not_supported: set = set()
+        self._number_symbols: set = set()
+
+    def _module_format(self, fqn, register=True):
+        text = super()._module_format(fqn, register)
+        return "np." + text[len("numpy."):] if text.startswith("numpy.") else text
+
+    def _paren(self, expr, level=PRECEDENCE["Mul"]) -> str:
+        code = self._print(expr)
+        return f"({code})" if matrix_precedence(expr) <= level else code
+
+    # -- symbols and constants ---------------------------------------------
+    def _print_Symbol(self, expr):
+        if expr in self._bound:
+            return self._bound[expr]
+        return self.names.get(expr, expr.name)
+
+    _print_Dummy = _print_Symbol
+
+    def _print_MatrixSymbol(self, expr):
+        return self.names.get(expr, expr.name)
+
+    def _print_OneMatrix(self, expr):
+        return "1" if self._broadcast_ok else f"np.ones({self._shape(expr)})"
+
+    def _print_ZeroMatrix(self, expr):
+        return f"np.zeros({self._shape(expr)})"
+
+    def _print_Identity(self, expr):
+        return f"np.eye({self._print(expr.shape[0])})"
+
+    def _shape(self, expr) -> str:
+        return "(" + ", ".join(self._print(d) for d in expr.shape) + ")"
+
+    def _print_Pow(self, expr, rational=False):
+        base, exp = expr.as_base_exp()
+        if exp.is_Integer and exp < 0:
+            power = base if exp == -1 else sp.Pow(base, -exp)
+            return f"1 / {self._paren(power, PRECEDENCE['Mul'])}"
+        return super()._print_Pow(expr, rational)
+
+    # -- matrix algebra ----------------------------------------------------
+    def _print_MatMul(self, expr):
+        coeff, mats = expr.as_coeff_matrices()
+        if len(mats) == 1:
+            return self._scaled(coeff, self._print(mats[0]), matrix_precedence(mats[0]))
+        outer, self._broadcast_ok = self._broadcast_ok, False
+        try:
+            body, prec = self._product(list(mats), expr, outer)
+        finally:
+            self._broadcast_ok = outer
+        return self._scaled(coeff, body, prec)
+
+    def _print_Mul(self, expr):
+        if expr.could_extract_minus_sign():
+            return "-" + self._paren(-expr, PRECEDENCE["Mul"] - 1)
+        num, den = sp.fraction(expr, exact=True)
+        factors = sp.Mul.make_args(num)
+        text = " * ".join(self._paren(f, PRECEDENCE["Mul"] - 1) for f in factors)
+        if den == 1:
+            return text
+        return f"{text} / {self._paren(den, PRECEDENCE['Mul'])}"
+
+    def _scaled(self, coeff, body: str, prec: int) -> str:
+        if coeff == 1:
+            return body
+        if prec < PRECEDENCE["Mul"]:
+            body = f"({body})"
+        if coeff == -1:
+            return f"-{body}"
+        num, den = sp.fraction(coeff)
+        text = body if num == 1 else f"{self._paren(num, PRECEDENCE['Add'])} * {body}"
+        return text if den == 1 else f"{text} / {self._paren(den, PRECEDENCE['Mul'])}"
+
+    def _product(self, mats: list, whole, broadcast_ok: bool) -> tuple[str, int]:
+        """``mats`` multiplied, with ones-vectors as broadcasts and sums."""
+        if len(mats) == 1:
+            return self._print(mats[0]), matrix_precedence(mats[0])
+        first, last = mats[0], mats[-1]
+        if _is_ones(first, cols=1) or _is_ones(last, rows=1):
+            rest = mats[1:] if _is_ones(first, cols=1) else mats[:-1]
+            code, prec = self._product(rest, whole, False)
+            if broadcast_ok:
+                return code, prec
+            return f"np.broadcast_to({code}, {self._shape(whole)})", PRECEDENCE["Atom"]
+        if _is_ones(first, rows=1):
+            rest = self._operand(mats[1:], whole)
+            return f"{rest}.sum(axis=0, keepdims=True)", PRECEDENCE["Atom"]
+        if _is_ones(last, cols=1):
+            rest = self._operand(mats[:-1], whole)
+            return f"{rest}.sum(axis=1, keepdims=True)", PRECEDENCE["Atom"]
+        if isinstance(first, OneMatrix):
+            split = [OneMatrix(first.shape[0], 1), OneMatrix(1, first.shape[1]), *mats[1:]]
+            return self._product(split, whole, broadcast_ok)
+        if isinstance(last, OneMatrix):
+            split = [*mats[:-1], OneMatrix(last.shape[0], 1), OneMatrix(1, last.shape[1])]
+            return self._product(split, whole, broadcast_ok)
+        codes = [self._paren(m, PRECEDENCE["Mul"] - (k == 0)) for k, m in enumerate(mats)]
+        return " @ ".join(codes), PRECEDENCE["Mul"]
+
+    def _operand(self, mats: list, whole) -> str:
+        code, prec = self._product(mats, whole, False)
+        return code if prec >= PRECEDENCE["Atom"] else f"({code})"
+
+    def _elementwise_args(self, args) -> list[str]:
+        saved = self._broadcast_ok
+        self._broadcast_ok = not all(_is_broadcast(a) for a in args)
+        try:
+            return [self._paren(a, PRECEDENCE["Mul"]) for a in args]
+        finally:
+            self._broadcast_ok = saved
+
+    def _print_MatAdd(self, expr):
+        terms = ordered_terms(expr)
+        saved = self._broadcast_ok
+        self._broadcast_ok = not all(_is_broadcast(a) for a in terms)
+        try:
+            parts = []
+            for k, term in enumerate(terms):
+                if k and negative_coeff(term):
+                    coeff, mats = term.as_coeff_matrices()
+                    rest = sp.MatMul(-coeff, *mats)
+                    parts.append(" - " + self._paren(rest, PRECEDENCE["Add"]))
+                else:
+                    parts.append((" + " if k else "") + self._paren(term, PRECEDENCE["Add"] - 1))
+            return "".join(parts)
+        finally:
+            self._broadcast_ok = saved
+
+    def _print_HadamardProduct(self, expr):
+        num = [a for a in expr.args if not _is_reciprocal(a)]
+        den = [a.base for a in expr.args if _is_reciprocal(a)]
+        codes = self._elementwise_args([*num, *den])
+        text = " * ".join(codes[: len(num)]) or "1"
+        for code in codes[len(num):]:
+            text += f" / {code}"
+        return text
+
+    def _print_HadamardPower(self, expr):
+        (base,) = self._elementwise_args([expr.base])
+        if expr.exp == -1:
+            return f"1 / {base}"
+        return f"{base}**{self._paren(expr.exp, PRECEDENCE['Pow'])}"
+
+    def _print_Transpose(self, expr):
+        return f"{self._paren(expr.arg, PRECEDENCE['Pow'])}.T"
+
+    def _print_Trace(self, expr):
+        arg = expr.arg
+        if isinstance(arg, sp.MatMul):
+            coeff, mats = arg.as_coeff_matrices()
+            if len(mats) >= 2:
+                p = mats[0] if len(mats) == 2 else sp.MatMul(*mats[:-1])
+                return self._scaled(coeff, self._frobenius(p, mats[-1]), PRECEDENCE["Atom"])
+        return f"np.trace({self._print(arg)})"
+
+    def _frobenius(self, p, q) -> str:
+        """``tr(P Q) = sum(P ⊙ Q^T)``, written with as few transposes as possible."""
+        if isinstance(p, sp.Transpose):
+            a, b = p.arg, q
+        elif isinstance(q, sp.Transpose):
+            a, b = p, q.arg
+        else:
+            a, b = p, sp.Transpose(q)
+        if all(isinstance(m, sp.MatrixSymbol) for m in (a, b)):
+            return f"np.vdot({self._print(a)}, {self._print(b)})"
+        return f"np.sum({self._paren(a)} * {self._paren(b)})"
+
+    def _print_Inverse(self, expr):
+        return f"np.linalg.inv({self._print(expr.arg)})"
+
+    def _print_MatrixElement(self, expr):
+        return f"{self._paren(expr.parent, PRECEDENCE['Atom'] - 1)}[{expr.i}, {expr.j}]"
+
+    def _print_UnitMatrix(self, expr):
+        i, j, rows, cols = (self._print(a) for a in expr.args)
+        return f"((np.arange({rows})[:, None] == {i}) & (np.arange({cols}) == {j}))"
+
+    def _print_ElementwiseApplyFunction(self, expr):
+        var, body = expr.function.variables[0], expr.function.expr
+        saved = self._broadcast_ok
+        self._broadcast_ok = False
+        try:
+            arg = self._paren(expr.expr, PRECEDENCE["Atom"] - 1)
+        finally:
+            self._broadcast_ok = saved
+        if body == var:
+            return arg
+        old = self._bound.get(var)
+        self._bound[var] = arg
+        try:
+            return self._print(body)
+        finally:
+            if old is None:
+                del self._bound[var]
+            else:
+                self._bound[var] = old
+
+    # -- vocabulary ----------------------------------------------------------
+    def _arg(self, expr) -> str:
+        return self._print(expr.args[0])
+
+    def _print_Sigmoid(self, expr):
+        return f"(0.5 + 0.5 * np.tanh(0.5 * {self._paren(expr.args[0])}))"
+
+    def _print_ReLU(self, expr):
+        return f"np.maximum({self._arg(expr)}, 0)"
+
+    def _print_LeakyReLU(self, expr):
+        x, alpha = expr.args
+        return f"np.where({self._print(x)} > 0, {self._print(x)}, {self._paren(alpha)} * {self._paren(x)})"
+
+    def _print_Softplus(self, expr):
+        return f"np.logaddexp(0, {self._arg(expr)})"
+
+    def _print_LogSumExp(self, expr):
+        return self._fold("np.logaddexp", expr.args)
+
+    def _print_Heaviside(self, expr):
+        x = self._paren(expr.args[0], PRECEDENCE["Add"])
+        h0 = expr.args[1] if len(expr.args) > 1 else sp.Rational(1, 2)
+        if h0 == 0:
+            return f"({x} > 0)"
+        if h0 == 1:
+            return f"({x} >= 0)"
+        return f"np.heaviside({x}, {self._print(h0)})"
+
+    def _print_Max(self, expr):
+        return self._fold("np.maximum", expr.args)
+
+    def _print_Min(self, expr):
+        return self._fold("np.minimum", expr.args)
+
+    def _fold(self, fn: str, args) -> str:
+        code = self._print(args[0])
+        for a in args[1:]:
+            code = f"{fn}({code}, {self._print(a)})"
+        return code
+
+    def _print_BatchMean(self, expr):
+        return f"np.mean({self._arg(expr)})"
+
+    def _print_Softmax(self, expr):
+        _, exps, sums = self._row_parts(expr.args[0])
+        return f"({exps} / {sums})"
+
+    def _print_LogSoftmax(self, expr):
+        shift, _, sums = self._row_parts(expr.args[0])
+        return f"({shift} - np.log({sums}))"
+
+    def _print_SoftmaxCrossEntropy(self, expr):
+        z, y = expr.args
+        shift, _, sums = self._row_parts(z)
+        rows = self._paren(z.shape[0])
+        return f"(-np.sum({self._paren(y)} * ({shift} - np.log({sums}))) / {rows})"
+
+    def _row_parts(self, z) -> tuple[str, str, str]:
+        """Emit (once) ``shift = Z - rowmax``, ``exp(shift)``, its row sums."""
+        code = self._print(z)
+        if code not in self._lse:
+            base = code if code.isidentifier() else "Z"
+            shift, exps, sums = (self.namer.claim(f"{base}_{s}") for s in ("shift", "exp", "sum"))
+            self.prelude += [
+                (shift, f"{self._paren(z)} - {self._paren(z)}.max(axis=1, keepdims=True)"),
+                (exps, f"np.exp({shift})"),
+                (sums, f"{exps}.sum(axis=1, keepdims=True)"),
+            ]
+            self._lse[code] = (shift, exps, sums)
+        return self._lse[code]
+
+
+def _is_reciprocal(m) -> bool:
+    return isinstance(m, sp.HadamardPower) and m.exp == -1
+

@@ -1,0 +1,167 @@
+"""Plain-text (Unicode) printing of derivation expressions, for terminals.
+
+``Xᵀ`` transposes, ``⊙`` Hadamard products, ``𝟙`` the ones vector that
+broadcasts a bias over rows, ``σ`` the sigmoid, ``[x > 0]`` an Iverson
+bracket (the step function).
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.printing.precedence import PRECEDENCE, precedence
+from sympy.printing.str import StrPrinter
+
+from .graph import U
+
+__all__ = ["UnicodePrinter", "unicode", "matrix_precedence", "ordered_terms", "negative_coeff"]
+
+
+def negative_coeff(term) -> bool:
+    """True for ``-Y`` or ``-2 X`` (a product with a negative number in front)."""
+    if not isinstance(term, sp.MatMul):
+        return False
+    return bool(term.as_coeff_matrices()[0].is_negative)
+
+
+def ordered_terms(expr) -> list:
+    """The terms of a sum, those with a minus sign last (``A - Y``, not ``-Y + A``)."""
+    return sorted(expr.args, key=negative_coeff)
+
+
+def matrix_precedence(expr) -> int:
+    """SymPy's precedence, with elementwise maps as tight as their body."""
+    if isinstance(expr, ElementwiseApplyFunction):
+        return precedence(expr.function.expr)
+    if isinstance(expr, sp.MatMul) and expr.as_coeff_matrices()[0].is_negative:
+        return PRECEDENCE["Add"]
+    return precedence(expr)
+
+
+class UnicodePrinter(StrPrinter):
+    """A ``StrPrinter`` for matrix calculus: ``Xᵀ``, ``A ⊙ B``, ``σ(Z)``."""
+
+    def __init__(self, settings=None):
+        super().__init__(settings)
+        self._bound: dict = {}
+        self._elementwise = False
+
+    def _print_Symbol(self, expr):
+        return self._bound.get(expr, expr.name)
+
+    def _print_MatrixSymbol(self, expr):
+        return self._bound.get(expr, expr.name)
+
+    def _print_OneMatrix(self, expr):
+        return "𝟙ᵀ" if expr.shape[0] == 1 and expr.shape[1] != 1 else "𝟙"
+
+    def _print_Identity(self, expr):
+        return "I"
+
+    def _print_Transpose(self, expr):
+        return self.parenthesize(expr.arg, PRECEDENCE["Pow"]) + "ᵀ"
+
+    def _print_MatMul(self, expr):
+        coeff, mats = expr.as_coeff_matrices()
+        body = " ".join(self.parenthesize(m, PRECEDENCE["Mul"]) for m in mats)
+        if coeff == 1:
+            return body
+        if coeff == -1:
+            return "-" + body
+        num, den = sp.fraction(coeff)
+        head = "" if num == 1 else self.parenthesize(num, PRECEDENCE["Mul"]) + " "
+        tail = "" if den == 1 else " / " + self.parenthesize(den, PRECEDENCE["Pow"])
+        if head == "" and tail:
+            return f"({body}){tail}" if len(mats) > 1 else body + tail
+        return head + body + tail
+
+    def _print_MatAdd(self, expr):
+        parts = []
+        for k, term in enumerate(ordered_terms(expr)):
+            if k and negative_coeff(term):
+                coeff, mats = term.as_coeff_matrices()
+                text = self.parenthesize(sp.MatMul(-coeff, *mats), PRECEDENCE["Add"])
+                parts.append(" - " + text)
+            else:
+                parts.append((" + " if k else "") + self.parenthesize(term, PRECEDENCE["Add"], True))
+        return "".join(parts)
+
+    def parenthesize(self, item, level, strict=False):
+        prec = matrix_precedence(item)
+        if prec < level or (not strict and prec <= level):
+            return f"({self._print(item)})"
+        return self._print(item)
+
+    def _print_HadamardProduct(self, expr):
+        return " ⊙ ".join(self.parenthesize(a, PRECEDENCE["Mul"]) for a in expr.args)
+
+    def _print_HadamardPower(self, expr):
+        return f"{self.parenthesize(expr.base, PRECEDENCE['Pow'])}^∘{self._print(expr.exp)}"
+
+    def _print_Trace(self, expr):
+        return f"tr({self._print(expr.arg)})"
+
+    def _print_MatrixElement(self, expr):
+        return f"{self.parenthesize(expr.parent, PRECEDENCE['Atom'])}[{expr.i}, {expr.j}]"
+
+    def _print_ElementwiseApplyFunction(self, expr):
+        var, body = expr.function.variables[0], expr.function.expr
+        arg = self._print(expr.expr)
+        if precedence(expr.expr) < PRECEDENCE["Atom"] and not isinstance(expr.expr, sp.MatrixSymbol):
+            arg = f"({arg})"
+        saved, saved_e = dict(self._bound), self._elementwise
+        self._bound[var] = arg
+        self._bound[U] = arg
+        self._elementwise = True
+        try:
+            return self._print(body)
+        finally:
+            self._bound, self._elementwise = saved, saved_e
+
+    def _print_Dummy(self, expr):
+        return self._bound.get(expr, expr.name)
+
+    def _print_Mul(self, expr):
+        text = super()._print_Mul(expr)
+        return text.replace("*", " ⊙ ") if self._elementwise else text.replace("*", "·")
+
+    def _print_Pow(self, expr, rational=False):
+        text = super()._print_Pow(expr, rational)
+        return text.replace("**", "^∘" if self._elementwise else "^")
+
+    def _print_Sigmoid(self, expr):
+        return f"σ({self._print(expr.args[0])})"
+
+    def _print_ReLU(self, expr):
+        return f"ReLU({self._print(expr.args[0])})"
+
+    def _print_LeakyReLU(self, expr):
+        return f"LeakyReLU_{self._print(expr.args[1])}({self._print(expr.args[0])})"
+
+    def _print_Heaviside(self, expr):
+        x = self._print(expr.args[0])
+        h0 = expr.args[1] if len(expr.args) > 1 else sp.Rational(1, 2)
+        return f"[{x} > 0]" if h0 == 0 else f"[{x} ≥ 0]" if h0 == 1 else f"H({x})"
+
+    def _print_Softmax(self, expr):
+        return f"softmax({self._print(expr.args[0])})"
+
+    def _print_LogSoftmax(self, expr):
+        return f"log softmax({self._print(expr.args[0])})"
+
+    def _print_SoftmaxCrossEntropy(self, expr):
+        z, y = (self._print(a) for a in expr.args)
+        return f"CE(softmax({z}), {y})"
+
+    def _print_UnitMatrix(self, expr):
+        return f"E_{expr.args[0]}{expr.args[1]}"
+
+    def _print_BatchMean(self, expr):
+        return f"mean({self._print(expr.args[0])})"
+
+
+def unicode(expr, names: dict | None = None) -> str:
+    """``expr`` as one line of Unicode text; ``names`` renames symbols (symbol -> text)."""
+    printer = UnicodePrinter()
+    printer._bound.update(names or {})
+    return printer.doprint(expr)

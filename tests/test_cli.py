@@ -1,0 +1,50 @@
+"""The symbp command."""
+
+import subprocess
+import sys
+
+import pytest
+
+from symbp.cli import main
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "symbp.cli", *args], capture_output=True,
+                          text=True)
+
+
+def test_demo_checks_every_example():
+    result = run("demo")
+    assert result.returncode == 0, result.stderr
+    assert "All 10 models agree with autograd" in result.stdout
+    assert "W1_bar" in result.stdout
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("nonexistent_model", "neither a built-in example"),
+    ("missing_file.py:model", "does not exist"),
+])
+def test_bad_model_argument_is_one_line_and_exit_2(spec, message, capsys):
+    assert main(["derive", spec]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_model_from_a_file(tmp_path, capsys):
+    path = tmp_path / "net.py"
+    path.write_text("import sympy as sp, symbp as sb\n"
+                    "w, x = sp.symbols('w x')\n"
+                    "def build():\n    return sb.Model((w * x - 1) ** 2, params=[w])\n"
+                    "number = 3\n")
+    assert main(["derive", f"{path}:build"]) == 0
+    assert "w_bar" in capsys.readouterr().out
+    assert main(["derive", f"{path}:missing"]) == 2
+    assert "no attribute 'missing'" in capsys.readouterr().err
+    assert main(["derive", f"{path}:number"]) == 2
+    assert "not a symbp.Model" in capsys.readouterr().err
+
+
+def test_check_command_reports_each_reference(capsys):
+    assert main(["check", "xor", "--reference", "fd", "autograd"]) == 0
+    out = capsys.readouterr().out
+    assert "xor vs fd" in out and "xor vs autograd" in out
