@@ -21,7 +21,8 @@ from .derive import derive
 from .errors import SymbpError
 from .functions import SoftmaxCrossEntropy
 from .model import Model, walk
-from .reference import backend, evaluate
+from .reference import reference_function
+from .refops import OPS, finite_differences, relative_error
 
 __all__ = ["check", "Report", "draw_inputs", "concrete_dims", "REFERENCES"]
 
@@ -107,39 +108,27 @@ def draw_inputs(model: Model, dims: dict, rng, samples: int = 7) -> tuple[dict, 
     return params, data
 
 
-def _reference_fn(model: Model, dims: dict, data: dict, b):
-    data_env = {k: b.array(v) for k, v in data.items()}
+def _loss_of_params(model: Model, sizes: dict, data: dict, ops):
+    """``f(list of param arrays) -> loss`` through the reference evaluation."""
+    reference = reference_function(model)
+    data = {k: ops.array(v) for k, v in data.items()}
+    dims = {d.name: v for d, v in sizes.items()}
+    names = [p.name for p in model.params]
 
-    def f(plist):
-        env = {**data_env, **{p.name: v for p, v in zip(model.params, plist, strict=True)}}
-        value = evaluate(model.loss, env, b, dims)
-        return b.mean(value) if model.is_scalar else value
+    def f(values):
+        value = reference(ops, dict(zip(names, values, strict=True)), data, dims)
+        return ops.mean(value) if model.is_scalar else value
     return f
 
 
-def _finite_differences(f, values: list, step: float = 1e-6) -> list:
-    grads = []
-    for k, v in enumerate(values):
-        v = np.array(v, dtype=np.float64)
-        g = np.zeros_like(v)
-        for idx in np.ndindex(v.shape):
-            h = step * max(1.0, abs(v[idx]))
-            plus, minus = [list(values) for _ in range(2)]
-            vp, vm = v.copy(), v.copy()
-            vp[idx] += h
-            vm[idx] -= h
-            plus[k], minus[k] = vp, vm
-            g[idx] = (float(f(plus)) - float(f(minus))) / (2 * h)
-        grads.append(g)
-    return grads
-
-
-def _relative(ours, ref) -> float:
-    ours, ref = np.asarray(ours, dtype=np.float64), np.asarray(ref, dtype=np.float64)
-    if ours.shape != ref.shape:
-        raise SymbpError(f"gradient shape {ours.shape} differs from the reference's {ref.shape}.")
-    diff = float(np.max(np.abs(ours - ref))) if ours.size else 0.0
-    return diff / max(float(np.max(np.abs(ref))) if ref.size else 0.0, 1e-8)
+def _ops(reference: str):
+    name = "numpy" if reference == "fd" else reference
+    try:
+        return OPS[name]()
+    except ImportError as exc:
+        extra = "test" if name == "autograd" else name
+        raise SymbpError(f"the reference {reference!r} needs the package {exc.name!r}; "
+                         f"install it with pip install 'symbp[{extra}]'.") from exc
 
 
 def check(model: Model, reference: str = "autograd", dims=None, seed: int = 0,
@@ -160,18 +149,17 @@ def check(model: Model, reference: str = "autograd", dims=None, seed: int = 0,
     module = module or compile_module(derive(model))
     loss, grads = module.loss_and_grad(params, **data)
     plist = [params[p.name] for p in model.params]
+    ops = _ops(reference)
+    f = _loss_of_params(model, sizes, data, ops)
     if reference == "fd":
-        f = _reference_fn(model, sizes, data, backend("numpy"))
-        ref_loss, ref_grads = f(plist), _finite_differences(f, plist)
+        ref_loss, ref_grads = float(f(plist)), finite_differences(f, plist)
     else:
-        b = backend(reference)
-        f = _reference_fn(model, sizes, data, b)
-        ref_loss, ref_grads = b.grad(f, [b.array(v) for v in plist])
+        ref_loss, ref_grads = ops.value_and_grad(f, plist)
     report = Report(model.name, reference, {d.name: v for d, v in sizes.items()}, float(loss),
                     float(np.asarray(ref_loss)),
                     rtol=rtol if rtol is not None else DEFAULT_RTOL[reference])
     for p, ref in zip(model.params, ref_grads, strict=True):
-        report.errors[p.name] = _relative(grads[p.name], np.asarray(ref))
+        report.errors[p.name] = relative_error(grads[p.name], ref)
     if not report.ok:
         name, err = report.worst
         if report.loss_error > report.rtol and report.loss_error >= err:

@@ -1,0 +1,197 @@
+"""Array operations of the reference frameworks: NumPy, HIPS autograd, JAX, PyTorch.
+
+The reference loss printed by ``symbp.reference`` calls ``F.<op>(...)`` for
+every operation that differs between frameworks; ``+``, ``*``, ``@``, ``**``,
+``.T`` and indexing are written as Python operators. This file imports only
+NumPy at the top and is self-contained on purpose: symbp's emitted tests
+embed its source, so they run wherever NumPy and the reference are installed.
+"""
+
+import numpy as np
+
+
+class NumpyOps:
+    """NumPy semantics; the other frameworks override what differs."""
+
+    name = "numpy"
+
+    def __init__(self):
+        self.xp = np
+
+    def array(self, value):
+        return self.xp.asarray(value, dtype=self.xp.float64)
+
+    def __getattr__(self, name):  # exp, log, sin, tanh, arcsin, abs, sign, ...
+        return getattr(self.xp, name)
+
+    def ones(self, shape):
+        return self.xp.ones(shape)
+
+    def zeros(self, shape):
+        return self.xp.zeros(shape)
+
+    def eye(self, k):
+        return self.xp.eye(k)
+
+    def inv(self, x):
+        return self.xp.linalg.inv(x)
+
+    def step(self, x, at_zero):
+        return self.xp.where(x > 0, 1.0, self.xp.where(x < 0, 0.0, at_zero))
+
+    def sigmoid(self, x):
+        return self.xp.exp(-self.xp.logaddexp(0.0, -x))
+
+    def relu(self, x):
+        return self.xp.where(x > 0, x, 0.0)
+
+    def leaky_relu(self, x, alpha):
+        return self.xp.where(x > 0, x, alpha * x)
+
+    def softplus(self, x):
+        return self.xp.logaddexp(0.0, x)
+
+    def log_softmax(self, z):
+        shifted = z - self.xp.max(z, axis=1, keepdims=True)
+        return shifted - self.xp.log(self.xp.sum(self.xp.exp(shifted), axis=1, keepdims=True))
+
+    def softmax(self, z):
+        return self.xp.exp(self.log_softmax(z))
+
+    def sce(self, z, y):
+        return -self.xp.sum(y * self.log_softmax(z)) / z.shape[0]
+
+    def value_and_grad(self, f, params):
+        raise NotImplementedError("NumPy has no autodiff; use finite differences")
+
+
+class AutogradOps(NumpyOps):
+    name = "autograd"
+
+    def __init__(self):
+        import autograd.numpy
+
+        self.xp = autograd.numpy
+
+    def value_and_grad(self, f, params):
+        import autograd
+
+        value, grads = autograd.value_and_grad(f)(list(params))
+        return float(value), [np.asarray(g) for g in grads]
+
+
+class JaxOps(NumpyOps):
+    name = "jax"
+
+    def __init__(self):
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+        self.xp = jax.numpy
+
+    def sigmoid(self, x):
+        import jax
+
+        return jax.nn.sigmoid(x)
+
+    def value_and_grad(self, f, params):
+        import jax
+
+        value, grads = jax.value_and_grad(f)([self.array(p) for p in params])
+        return float(value), [np.asarray(g) for g in grads]
+
+
+class TorchOps(NumpyOps):
+    name = "torch"
+
+    def __init__(self):
+        import torch
+
+        self.xp = torch
+
+    def array(self, value):
+        return self.xp.as_tensor(np.asarray(value), dtype=self.xp.float64)
+
+    def _t(self, x):
+        return x if isinstance(x, self.xp.Tensor) else self.xp.tensor(x, dtype=self.xp.float64)
+
+    def __getattr__(self, name):
+        fn = getattr(self.xp, {"arcsin": "asin", "arccos": "acos", "arctan": "atan",
+                               "arcsinh": "asinh", "arccosh": "acosh",
+                               "arctanh": "atanh"}.get(name, name))
+        return lambda *args: fn(*(self._t(a) for a in args))
+
+    def ones(self, shape):
+        return self.xp.ones(shape, dtype=self.xp.float64)
+
+    def zeros(self, shape):
+        return self.xp.zeros(shape, dtype=self.xp.float64)
+
+    def eye(self, k):
+        return self.xp.eye(k, dtype=self.xp.float64)
+
+    def inv(self, x):
+        return self.xp.linalg.inv(x)
+
+    def step(self, x, at_zero):
+        x = self._t(x)
+        return self.xp.where(x > 0, 1.0, self.xp.where(x < 0, 0.0, at_zero)).to(x.dtype)
+
+    def sigmoid(self, x):
+        return self.xp.sigmoid(self._t(x))
+
+    def relu(self, x):
+        return self.xp.relu(self._t(x))
+
+    def leaky_relu(self, x, alpha):
+        x = self._t(x)
+        return self.xp.where(x > 0, x, alpha * x)
+
+    def softplus(self, x):
+        x = self._t(x)
+        return self.xp.logaddexp(self.xp.zeros_like(x), x)
+
+    def log_softmax(self, z):
+        return self.xp.log_softmax(z, dim=1)
+
+    def sce(self, z, y):
+        return -self.xp.sum(y * self.log_softmax(z)) / z.shape[0]
+
+    def value_and_grad(self, f, params):
+        leaves = [self.array(p).requires_grad_(True) for p in params]
+        value = f(leaves)
+        grads = self.xp.autograd.grad(value, leaves, allow_unused=True)
+        return float(value.detach()), [np.zeros(p.shape) if g is None else g.detach().numpy()
+                              for p, g in zip(leaves, grads, strict=True)]
+
+
+OPS = {"numpy": NumpyOps, "autograd": AutogradOps, "jax": JaxOps, "torch": TorchOps}
+
+
+def finite_differences(f, params, step=1e-6):
+    """Central differences of the scalar ``f(list of arrays)`` at ``params``."""
+    params = [np.array(p, dtype=np.float64) for p in params]
+    grads = []
+    for p in params:
+        g = np.zeros_like(p)
+        for idx in np.ndindex(p.shape):
+            h = step * max(1.0, abs(float(p[idx])))
+            saved = p[idx]
+            p[idx] = saved + h
+            plus = float(f(params))
+            p[idx] = saved - h
+            minus = float(f(params))
+            p[idx] = saved
+            g[idx] = (plus - minus) / (2 * h)
+        grads.append(g)
+    return grads
+
+
+def relative_error(ours, ref):
+    """max |ours - ref| / max |ref| (the denominator at least 1e-8)."""
+    ours, ref = np.asarray(ours, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    if ours.shape != ref.shape:
+        raise AssertionError(f"shape {ours.shape} differs from the reference's {ref.shape}")
+    if not ours.size:
+        return 0.0
+    return float(np.max(np.abs(ours - ref))) / max(float(np.max(np.abs(ref))), 1e-8)
