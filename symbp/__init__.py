@@ -25,8 +25,7 @@ from .functions import (
 )
 from .ir import Derivation, Step
 from .model import Model
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "Model", "Derivation", "Step", "SymbpError", "derive", "generate", "emit", "compile",

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 
-from . import __version__
+import numpy as np
+
 from .check import REFERENCES, check
 from .codegen import compile_module, emit
 from .derive import derive
 from .errors import SymbpError
-from .examples import EXAMPLES
+from .examples import EXAMPLES, regenerate
+from .examples.data import dataset, digits
 from .loading import load_model
+from .version import __version__
 
 __all__ = ["main"]
 
@@ -50,6 +54,87 @@ def cmd_demo(args) -> int:
         print(f"\n{len(failed)} model(s) disagree with autograd: {', '.join(failed)}")
         return 1
     print(f"\nAll {len(rows)} models agree with autograd to rtol 1e-6.")
+    print("\nTraining the 64-64-10 ReLU MLP on the UCI handwritten digits with its generated "
+          "fit (Adam):")
+    try:
+        train_digits(plot=args.plot)
+    except SymbpError as exc:
+        print(f"(skipped: {exc})")
+    return 0
+
+
+def _accuracy(module, params, data) -> float | None:
+    """Share of rows whose most probable class is the label (classifiers only)."""
+    if "probs" not in getattr(module, "OUTPUTS", []) or "Y" not in data:
+        return None
+    probs = module.predict(params, **data)
+    probs = probs["probs"] if isinstance(probs, dict) else probs
+    return float(np.mean(np.argmax(probs, axis=1) == np.argmax(data["Y"], axis=1)))
+
+
+def train_digits(epochs: int = 30, plot: str | None = "digits_loss.png", verbose: bool = True):
+    """Train the digits MLP with its generated ``fit``; returns (history, held-out accuracy)."""
+    train, test = digits()
+    module = compile_module(derive(EXAMPLES["digits_mlp"]()))
+    params = module.init_params(rng=0)
+    start = time.perf_counter()
+    history = module.fit(params, train, epochs=epochs, batch_size=32, optimizer="adam", lr=0.003,
+                         val_data=test, verbose=verbose)
+    seconds = time.perf_counter() - start
+    accuracy = _accuracy(module, params, test)
+    if verbose:
+        print(f"held-out accuracy {accuracy:.1%} on {len(test['X'])} test images "
+              f"after {epochs} epochs in {seconds:.1f} s")
+    if plot:
+        _plot(history, plot)
+    return history, accuracy
+
+
+def _plot(history, path: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(matplotlib is not installed: pip install matplotlib to save the loss curve)")
+        return
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(range(1, len(history) + 1), history, marker="o", markersize=3)
+    ax.set(xlabel="epoch", ylabel="mean training loss", yscale="log",
+           title="digits MLP, generated NumPy code")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    print(f"loss curve saved to {path}")
+
+
+def cmd_train(args) -> int:
+    model = load_model(args.model)
+    module = compile_module(derive(model))
+    data = dataset(args.model) if args.model in EXAMPLES else None
+    if data is None:
+        print(f"training {model.name} on random data of its shapes (random_data)")
+        train, val = module.random_data(rng=args.seed), None
+    else:
+        train, val = data
+    params = module.init_params(rng=args.seed, **{dim: 64 for dim in module.DIMS})
+    history = module.fit(params, train, epochs=args.epochs, batch_size=args.batch_size,
+                         lr=args.lr, optimizer=args.optimizer, seed=args.seed, val_data=val)
+    print(f"loss {history[0]:.4f} -> {history[-1]:.4f}")
+    accuracy = _accuracy(module, params, val if val is not None else train)
+    if accuracy is not None:
+        print(f"accuracy {accuracy:.1%}" + (" (held out)" if val is not None else ""))
+    return 0
+
+
+def cmd_regenerate(args) -> int:
+    changed = regenerate(args.directory, check=args.check)
+    if args.check:
+        for path in changed:
+            print(f"stale: {path}")
+        return 1 if changed else 0
+    print(f"wrote {len(changed)} file(s) in {args.directory}" if changed else "already current")
     return 0
 
 
@@ -91,8 +176,9 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     model_help = "a built-in example name (see `symbp list`) or path/to/file.py:attr"
 
-    sub.add_parser("demo", help="derive, show and check every built-in example").set_defaults(
-        run=cmd_demo)
+    s = sub.add_parser("demo", help="derive, show and check every example; train on digits")
+    s.add_argument("--plot", default="digits_loss.png", help="where to save the loss curve PNG")
+    s.set_defaults(run=cmd_demo)
     sub.add_parser("list", help="list the built-in examples").set_defaults(run=cmd_list)
 
     s = sub.add_parser("derive", help="print a model's forward and backward steps")
@@ -111,6 +197,20 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--tests", action="store_true", help="also write test_<name>.py for pytest")
     s.add_argument("--force", action="store_true", help="overwrite a file symbp did not write")
     s.set_defaults(run=cmd_emit)
+
+    s = sub.add_parser("train", help="train a model with its generated fit")
+    s.add_argument("model", help=model_help)
+    s.add_argument("--epochs", type=int, default=20)
+    s.add_argument("--batch-size", type=int, default=32)
+    s.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default="adam")
+    s.add_argument("--lr", type=float, default=None, help="learning rate (default per optimizer)")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(run=cmd_train)
+
+    s = sub.add_parser("regenerate", help="rewrite generated/ for every built-in example")
+    s.add_argument("--directory", default="generated")
+    s.add_argument("--check", action="store_true", help="only list stale files (exit 1 if any)")
+    s.set_defaults(run=cmd_regenerate)
     return p
 
 

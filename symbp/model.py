@@ -13,7 +13,12 @@ import sympy as sp
 
 from .errors import SymbpError
 
-__all__ = ["Model", "walk", "free_symbols"]
+__all__ = ["Model", "walk", "free_symbols", "KEYWORDS"]
+
+KEYWORDS = frozenset({"params", "state", "data", "lr", "optimizer", "momentum", "beta1", "beta2",
+                      "eps", "rng", "dtype", "samples", "epochs", "batch_size", "seed",
+                      "val_data", "verbose"})
+"""Keyword arguments of the generated functions: data and dimensions cannot be named so."""
 
 
 def walk(expr):
@@ -156,6 +161,12 @@ class Model:
         self.values = dict(values or {})
 
     def _check_names(self) -> None:
+        for sym in (*self.data, *self.dims):
+            if sym.name in KEYWORDS:
+                raise SymbpError(
+                    f"the {'dimension' if sym in self.dims else 'data'} symbol {sym.name!r} "
+                    "clashes with a keyword argument of the generated functions; rename it."
+                )
         seen = {}
         for sym in (*self.params, *self.data, *self.dims):
             if sym.name in seen and seen[sym.name] != sym:

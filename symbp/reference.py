@@ -15,7 +15,6 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 from sympy.matrices.expressions.special import OneMatrix, ZeroMatrix
 
-from .codegen import literal
 from .errors import SymbpError
 from .functions import (
     LeakyReLU,
@@ -28,6 +27,7 @@ from .functions import (
     Softplus,
 )
 from .model import Model, _short
+from .source import literal
 
 __all__ = ["reference_source", "reference_function"]
 

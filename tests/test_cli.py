@@ -14,9 +14,10 @@ def run(*args):
 
 
 def test_demo_checks_every_example():
-    result = run("demo")
+    result = run("demo", "--plot", "")
     assert result.returncode == 0, result.stderr
     assert "All 10 models agree with autograd" in result.stdout
+    assert "held-out accuracy" in result.stdout or "skipped" in result.stdout
     assert "W1_bar" in result.stdout
 
 
@@ -48,3 +49,36 @@ def test_check_command_reports_each_reference(capsys):
     assert main(["check", "xor", "--reference", "fd", "autograd"]) == 0
     out = capsys.readouterr().out
     assert "xor vs fd" in out and "xor vs autograd" in out
+
+
+def test_emit_with_tests_writes_both_files(tmp_path, capsys):
+    target = tmp_path / "net.py"
+    assert main(["emit", "mlp", "-o", str(target), "--tests"]) == 0
+    assert target.exists() and (tmp_path / "test_net.py").exists()
+    assert "symbp emit mlp" in target.read_text().splitlines()[0]
+
+
+def test_emit_refuses_a_foreign_file_with_exit_2(tmp_path, capsys):
+    target = tmp_path / "net.py"
+    target.write_text("x = 1\n")
+    assert main(["emit", "mlp", "-o", str(target)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["emit", "mlp", "-o", str(target), "--force"]) == 0
+
+
+def test_emit_needs_a_py_path(tmp_path, capsys):
+    assert main(["emit", "mlp", "-o", str(tmp_path / "net.txt")]) == 2
+    assert "must end in .py" in capsys.readouterr().err
+
+
+def test_train_runs_the_generated_fit(capsys):
+    assert main(["train", "mlp", "--epochs", "2", "--optimizer", "sgd"]) == 0
+    out = capsys.readouterr().out
+    assert "epoch 2/2" in out and "loss" in out
+
+
+def test_regenerate_check_lists_stale_files(tmp_path, capsys):
+    assert main(["regenerate", "--directory", str(tmp_path), "--check"]) == 1
+    assert "stale:" in capsys.readouterr().out
+    assert main(["regenerate", "--directory", str(tmp_path)]) == 0
+    assert main(["regenerate", "--directory", str(tmp_path), "--check"]) == 0

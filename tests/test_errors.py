@@ -167,3 +167,10 @@ def test_symbol_names_cannot_inject_code():
     exec(compiled, namespace)
     loss, grads = namespace["loss_and_grad"]({weight.name: 2.0}, **{evil.name: np.array([1.0])})
     assert loss == pytest.approx(1.0) and grads[weight.name] == pytest.approx(2.0)
+
+
+def test_data_named_like_a_generated_keyword_is_refused():
+    lr = sp.Symbol("lr")
+    with pytest.raises(sb.SymbpError) as exc:
+        sb.Model((w * lr) ** 2, params=[w])
+    assert "'lr'" in one_sentence(exc)

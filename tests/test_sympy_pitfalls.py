@@ -1,6 +1,7 @@
 """Regression tests for the places where ``sympy.diff`` fails on networks."""
 
 import ast
+import sys
 
 import numpy as np
 import sympy as sp
@@ -73,7 +74,8 @@ def test_generated_code_has_no_sympy_array_forms_and_runs():
         assert word not in source
     imports = [node for node in ast.walk(ast.parse(source))
                if isinstance(node, (ast.Import, ast.ImportFrom))]
-    assert [alias.name for node in imports for alias in node.names] == ["numpy"]
+    names = {alias.name for node in imports for alias in node.names}
+    assert "numpy" in names and names - {"numpy"} <= sys.stdlib_module_names
 
 
 def _scalar_net(inputs: int, hidden: int):

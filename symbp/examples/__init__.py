@@ -7,6 +7,7 @@ a tied-weight autoencoder and an unrolled RNN.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from ..model import Model
 from .models import (
@@ -22,7 +23,7 @@ from .models import (
     xor,
 )
 
-__all__ = ["EXAMPLES", "example"]
+__all__ = ["EXAMPLES", "example", "regenerate"]
 
 EXAMPLES: dict[str, Callable[[], Model]] = {
     "shopping": shopping,
@@ -45,3 +46,28 @@ def example(name: str) -> Model:
     if name not in EXAMPLES:
         raise SymbpError(f"no built-in example {name!r}; choose one of {', '.join(EXAMPLES)}.")
     return EXAMPLES[name]()
+
+
+def regenerate(directory="generated", check: bool = False) -> list[Path]:
+    """Write ``<name>.py`` and ``test_<name>.py`` for every example into ``directory``.
+
+    With ``check``, write nothing and return the files that are missing or stale.
+    """
+    from ..codegen import check_writable, generate, generate_tests, write_atomic
+    from ..derive import derive
+
+    directory = Path(directory)
+    command = "symbp regenerate"
+    changed = []
+    for name, build in EXAMPLES.items():
+        d = derive(build())
+        for path, text in ((directory / f"{name}.py", generate(d, command)),
+                           (directory / f"test_{name}.py", generate_tests(d, name, command))):
+            current = path.read_text(encoding="utf-8") if path.exists() else None
+            if current == text:
+                continue
+            changed.append(path)
+            if not check:
+                check_writable(path, force=False)
+                write_atomic(path, text)
+    return changed

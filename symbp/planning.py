@@ -1,0 +1,381 @@
+"""What a generated module contains: the plan the Jinja2 template lays out.
+
+``plan_module(d, command)`` decides which steps each function needs, prints
+their statements with ``printing.CodePrinter``, writes the argument checks,
+the chain-rule comments, the initialisation of every parameter and the
+batch dimension ``fit`` shuffles along.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .errors import SymbpError
+from .ir import Derivation, Step
+from .naming import Namer
+from .printing import BatchMean, CodePrinter
+from .source import docstring_safe, literal, one_line
+from .text import unicode
+
+__all__ = ["plan_module", "Body"]
+
+
+@dataclass
+class Body:
+    """The statements of one generated function."""
+
+    lines: list[str]
+    returns: str
+
+
+class _Planner:
+    def __init__(self, d: Derivation):
+        self.d = d
+        self.model = d.model
+        self.names = {s: i for s, i in d.identifiers.items()}
+        self.steps = self._batched_steps() if self.model.is_scalar else list(d.steps)
+        self.by_symbol = {s.symbol: s for s in self.steps}
+        self.taken = {*self.names.values(), *(s.name for s in self.steps)}
+        adjoints = {s.symbol: s.of for s in self.steps if s.role in ("adjoint", "gradient")}
+        self.comment_names = {sym: f"dL/d{of}" for sym, of in adjoints.items() if of}
+
+    # -- scalar models: per-sample arrays, gradients averaged over samples --
+    def _batched_steps(self) -> list[Step]:
+        batched = {s for s in self.model.data}
+        out = []
+        for step in self.d.steps:
+            expr = step.expr
+            if step.role in ("adjoint", "gradient") and not self._node_batched(step.node):
+                expr = sp.Add(*[BatchMean(t.expr) if t.expr.free_symbols & batched else t.expr
+                                for t in step.terms])
+            if expr.free_symbols & batched:
+                batched.add(step.symbol)
+            out.append(Step(step.name, step.symbol, expr, step.shape, step.role, step.node,
+                            step.terms, step.of))
+        self.batched = batched
+        return out
+
+    def _node_batched(self, index: int) -> bool:
+        graph = self.d.graph
+        needs = getattr(self, "_data_reach", None)
+        if needs is None:
+            needs = self._data_reach = [False] * len(graph.nodes)
+            for node in graph.nodes:
+                needs[node.index] = node.kind == "data" or any(needs[a] for a in node.args)
+        return needs[index]
+
+    # -- dependency closure ----------------------------------------------------
+    def needed(self, targets) -> list[Step]:
+        """The steps ``targets`` depend on, in order."""
+        want = set(targets)
+        picked = []
+        for step in reversed(self.steps):
+            if step.symbol in want:
+                picked.append(step)
+                want |= step.expr.free_symbols
+        picked.reverse()
+        return picked
+
+    def symbols_used(self, targets) -> list:
+        """The model symbols (inputs) that ``targets`` depend on."""
+        used = set(targets)
+        for step in self.needed(targets):
+            used |= step.expr.free_symbols
+        return [s for s in self.model.symbols if s in used]
+
+    def body(self, targets, returns: str, comments: bool = False) -> Body:
+        steps = self.needed(targets)
+        printer = CodePrinter(self.names, Namer(self.taken))
+        lines = []
+        for step in steps:
+            code = _strip_parens(printer._print(step.expr))
+            if printer._not_supported:
+                bad = ", ".join(sorted(str(f) for f in printer._not_supported))
+                raise SymbpError(f"the step {step.name} uses {bad}, which NumPy code cannot print.")
+            if comments and step.role in ("adjoint", "gradient"):
+                lines.append("# " + self.chain_comment(step))
+            lines += [f"{name} = {c}" for name, c in printer.prelude]
+            printer.prelude.clear()
+            lines.append(f"{step.name} = {code}")
+        return Body(lines, returns)
+
+    def chain_comment(self, step: Step) -> str:
+        """``dL/dW1 = Xᵀ dL/dZ1``: the chain-rule step in the module's own names."""
+        rhs = unicode(self.d.step(step.name).expr, {**self.names, **self.comment_names})
+        return one_line(f"{self.comment_names.get(step.symbol, step.name)} = {rhs}")
+
+    def text(self, step: Step) -> str:
+        """``Z1 = X W1 + 𝟙 b1`` for the module docstring, in the module's own names."""
+        return docstring_safe(f"{step.name} = {unicode(step.expr, self.names)}")
+
+
+
+def _strip_parens(code: str) -> str:
+    if not (code.startswith("(") and code.endswith(")")):
+        return code
+    depth = 0
+    for k, ch in enumerate(code):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0 and k < len(code) - 1:
+            return code
+    return code[1:-1]
+
+
+def _shape_text(shape, names) -> str:
+    inner = ", ".join(names[d] if d.is_Symbol else str(d) for d in shape)
+    return f"({inner})"
+
+
+def _reader(planner: _Planner, symbols: list, fn: str, strict: bool) -> dict:
+    """The straight-line argument checks of one ``_inputs_*`` function."""
+    model = planner.model
+    names = planner.names
+    params = [s for s in symbols if s in model.params]
+    data = [s for s in symbols if s in model.data]
+    dims = [s for s in symbols if s in model.dims]
+    bound: dict = {}
+    checks: list[str] = []
+    for sym in (*params, *data):
+        ident = names[sym]
+        expected = _shape_text(model.shape_of(sym), names)
+        if not isinstance(sym, sp.MatrixSymbol):
+            if model.is_scalar and sym in model.data:
+                continue
+            checks += [f"if {ident}.ndim != 0:",
+                       f"    _bad_shape({literal(sym.name)}, {ident}, \"()\")"]
+            continue
+        free = [(k, d) for k, d in enumerate(sym.shape) if d.is_Symbol and d not in bound]
+        if free:
+            checks += [f"if {ident}.ndim != 2:",
+                       f"    _bad_shape({literal(sym.name)}, {ident}, {literal(expected)})"]
+            for k, d in free:
+                checks.append(f"{names[d]} = {ident}.shape[{k}]")
+                bound[d] = sym
+        dims_in = [d for d in sym.shape if d.is_Symbol]
+        origin = ", ".join(f"{names[d]} = {{{names[d]}}} from {names[bound[d]]}"
+                           for d in dict.fromkeys(dims_in) if bound[d] != sym)
+        tup = "(" + ", ".join(names[d] if d.is_Symbol else str(d) for d in sym.shape) + ")"
+        message = expected + (f" with {origin}" if origin else "")
+        fmt = "f" if origin else ""
+        checks += [f"if {ident}.shape != {tup}:",
+                   f"    _bad_shape({literal(sym.name)}, {ident}, {fmt}{literal(message)})"]
+    for d in dims:
+        if d not in bound:
+            raise SymbpError(f"the dimension {d} is not the size of any input of {fn}.")
+    return {
+        "name": fn,
+        "params": [(names[s], s.name) for s in params],
+        "data": [(names[s], s.name) for s in data],
+        "dims": [names[d] for d in dims],
+        "batch": model.is_scalar and bool(data),
+        "checks": checks,
+        "strict": strict,
+        "unpack": _unpack([names[s] for s in (*params, *data)] + [names[d] for d in dims]),
+    }
+
+
+def _unpack(idents: list[str]) -> str:
+    return ", ".join(idents) + ("," if len(idents) == 1 else "")
+
+
+def plan_module(d: Derivation, command: str) -> dict:
+    """Everything ``templates/module.py.j2`` renders."""
+    from .version import __version__
+
+    p = _Planner(d)
+    model = d.model
+    loss_name = str(d.loss) if isinstance(d.loss, (sp.Symbol, sp.MatrixSymbol)) else None
+    loss_code = p.names.get(d.loss, loss_name)
+    scalar_mean = model.is_scalar and bool(model.data)
+    loss_return = f"np.mean({loss_code})" if scalar_mean else loss_code
+    grads = [(par.name, str(d.gradient_symbol(par))) if _has_gradient(d, par) else
+             (par.name, f"np.zeros_like({p.names[par]})") for par in model.params]
+    grad_targets = [d.gradient_symbol(par) for par in model.params if _has_gradient(d, par)]
+    loss_syms = p.symbols_used([d.loss, *grad_targets])
+    context = {
+        "version": __version__,
+        "name": model.name,
+        "command": docstring_safe(one_line(command)),
+        "description": docstring_safe(model.description or f"The model {model.name!r}."),
+        "forward_text": [p.text(s) for s in d.forward],
+        "backward_text": [p.text(s) for s in d.backward],
+        "params": [s.name for s in model.params],
+        "data": [s.name for s in model.data],
+        "dims": [s.name for s in model.dims],
+        "shapes": {s.name: tuple(str(x) for x in model.shape_of(s)) for s in model.symbols
+                   if s not in model.dims},
+        "outputs": list(d.outputs),
+        "scalar": model.is_scalar,
+        "loss_reader": _reader(p, loss_syms, "loss", strict=True),
+        "loss_body": p.body([d.loss], loss_return),
+        "grad_body": p.body([d.loss, *grad_targets], loss_return, comments=True),
+        "grads": grads,
+        "init": _init_plan(d, p.names),
+        "init_dims": _dims_in(model, model.params, p.names),
+        "data_dims": _dims_in(model, model.data, p.names),
+        "batched": _batch_plan(d)[1],
+        "random_data": _random_data_plan(d, p.names),
+    }
+    if d.outputs:
+        targets = list(d.outputs.values())
+        out_syms = p.symbols_used(targets)
+        codes = {k: p.names.get(v, str(v)) for k, v in d.outputs.items()}
+        returns = next(iter(codes.values())) if len(codes) == 1 else \
+            "{" + ", ".join(f"{literal(k)}: {c}" for k, c in codes.items()) + "}"
+        context["predict_reader"] = _reader(p, out_syms, "predict", strict=False)
+        context["predict_body"] = p.body(targets, returns)
+    return context
+
+
+def _dims_in(model, symbols, names) -> list[tuple[str, str]]:
+    """``(identifier, name)`` of the dimensions in the shapes of ``symbols``."""
+    dims = {d for s in symbols for d in model.shape_of(s) if d.is_Symbol}
+    return [(names[d], d.name) for d in model.dims if d in dims]
+
+
+def _has_gradient(d: Derivation, param) -> bool:
+    try:
+        d.gradient_symbol(param)
+    except KeyError:
+        return False
+    return True
+
+
+
+
+# -- parameter initialisation ------------------------------------------------
+def _users(graph) -> dict[int, list[tuple[int, int, bool]]]:
+    """node -> [(user, argument position, through a transpose)], transposes looked through."""
+    direct: dict[int, list[tuple[int, int]]] = {}
+    for node in graph.nodes:
+        for pos, a in enumerate(node.args):
+            direct.setdefault(a, []).append((node.index, pos))
+    out: dict[int, list[tuple[int, int, bool]]] = {}
+    for node in graph.nodes:
+        found, stack = [], [(node.index, False)]
+        while stack:
+            i, flipped = stack.pop()
+            for user, pos in direct.get(i, []):
+                if graph.nodes[user].kind == "transpose":
+                    stack.append((user, not flipped))
+                else:
+                    found.append((user, pos, flipped))
+        out[node.index] = found
+    return out
+
+
+def _feeds_relu(graph, users, index: int) -> bool:
+    """Whether node ``index`` reaches a ReLU through additions and scalings only."""
+    from .functions import LeakyReLU, ReLU
+
+    seen = 0
+    while seen < 8:
+        seen += 1
+        after = users.get(index, [])
+        if len(after) != 1:
+            return False
+        node = graph.nodes[after[0][0]]
+        template = node.attr if node.kind in ("map", "scalar") else None
+        if template is not None and isinstance(template, (ReLU, LeakyReLU)):
+            return True
+        if node.kind not in ("add", "scale") and not (node.kind == "scalar" and template.is_Add):
+            return False
+        index = node.index
+    return False
+
+
+def _init_rule(graph, users, node, shape) -> tuple[str, object, object]:
+    """``(rule, fan_in, fan_out)`` with rule in zeros / he / glorot."""
+    uses = users.get(node.index, [])
+    for user, pos, flipped in uses:
+        kind = graph.nodes[user].kind
+        if kind in ("broadcast_rows", "broadcast_cols"):
+            return "zeros", None, None
+        if kind == "matmul" and shape:
+            rows, cols = shape
+            fan_in, fan_out = (rows, cols) if (pos == 1) != flipped else (cols, rows)
+            return ("he" if _feeds_relu(graph, users, user) else "glorot"), fan_in, fan_out
+        if kind == "scalar" and graph.nodes[user].attr.is_Mul:
+            sums = [u for u, _, _ in users.get(user, []) if graph.nodes[u].attr is not None
+                    and graph.nodes[u].kind == "scalar" and graph.nodes[u].attr.is_Add]
+            if sums:
+                fan_in = sum(1 for a in graph.nodes[sums[0]].args
+                             if graph.nodes[a].kind == "scalar" and graph.nodes[a].attr.is_Mul)
+                rule = "he" if _feeds_relu(graph, users, sums[0]) else "glorot"
+                return rule, max(fan_in, 1), 1
+        if kind == "scalar" and graph.nodes[user].attr.is_Add and not shape:
+            return "zeros", None, None
+    fan = shape or (1, 1)
+    return "glorot", fan[0], fan[-1]
+
+
+def _init_plan(d: Derivation, names: dict) -> list[dict]:
+    model, graph = d.model, d.graph
+    users = _users(graph)
+    leaf = {node.attr: node for node in graph.nodes if node.kind == "param"}
+    use_values = bool(model.values) and all(p in model.values for p in model.params)
+    plan = []
+    for p in model.params:
+        shape = model.shape_of(p)
+        entry = {"key": p.name, "shape": _shape_code(shape, names)}
+        if use_values:
+            entry.update(rule="value", value=repr(float(model.values[p])))
+        else:
+            rule, fan_in, fan_out = _init_rule(graph, users, leaf[p], shape)
+            entry.update(rule=rule, fan_in=_dim_code(fan_in, names),
+                         fan_out=_dim_code(fan_out, names))
+        plan.append(entry)
+    return plan
+
+
+def _dim_code(d, names) -> str:
+    if d is None:
+        return "None"
+    d = sp.sympify(d)
+    return names[d] if d.is_Symbol else str(int(d))
+
+
+def _shape_code(shape, names) -> str:
+    dims = [_dim_code(d, names) for d in shape]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+# -- data: the batch dimension and random examples -----------------------------
+def _batch_plan(d: Derivation) -> tuple[str | None, list[str]]:
+    """The dimension ``fit`` shuffles along and the data names that have it first."""
+    model = d.model
+    if model.is_scalar:
+        return None, [s.name for s in model.data]
+    for dim in model.dims:
+        batched = [s.name for s in model.data if model.shape_of(s) and model.shape_of(s)[0] == dim]
+        if batched:
+            return dim.name, batched
+    return None, []
+
+
+def _labels(d: Derivation) -> set:
+    """The data matrices that are the labels of a softmax cross-entropy."""
+    nodes = d.graph.nodes
+    return {nodes[n.args[1]].attr for n in nodes
+            if n.kind == "sce" and nodes[n.args[1]].kind == "data"}
+
+
+def _random_data_plan(d: Derivation, names: dict) -> list[dict]:
+    model = d.model
+    labels = _labels(d)
+    plan = []
+    for s in model.data:
+        shape = model.shape_of(s)
+        if model.is_scalar:
+            kind = "samples"
+        elif not shape:
+            kind = "scalar"
+        else:
+            kind = "labels" if s in labels else "normal"
+        plan.append({"key": s.name, "kind": kind, "shape": _shape_code(shape, names),
+                     "classes": _dim_code(shape[1], names) if kind == "labels" else None,
+                     "rows": _dim_code(shape[0], names) if kind == "labels" else None})
+    return plan

@@ -1,0 +1,39 @@
+"""The emitted pytest file of a generated module: its equivalence checks.
+
+The test embeds ``symbp.refops`` (framework operations) and the model's loss
+printed by ``symbp.reference``, so it needs neither symbp nor SymPy: NumPy
+and pytest, and autograd or PyTorch when installed.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from . import refops
+from .ir import Derivation
+from .reference import reference_source
+from .source import docstring_safe
+
+__all__ = ["test_context"]
+
+
+def _refops_source() -> str:
+    """``symbp.refops`` without its module docstring and import line."""
+    source = inspect.getsource(refops)
+    return source.split("import numpy as np\n", 1)[1].strip()
+
+
+def test_context(d: Derivation, module: str) -> dict:
+    """Everything ``templates/test_module.py.j2`` renders."""
+    from .version import __version__
+
+    model = d.model
+    return {
+        "module": module,
+        "module_text": docstring_safe(module),
+        "version": __version__,
+        "dims": {dim.name: 4 + k for k, dim in enumerate(model.dims)},
+        "scalar": model.is_scalar,
+        "refops": _refops_source(),
+        "reference": reference_source(model).strip(),
+    }

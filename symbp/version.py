@@ -1,0 +1,3 @@
+"""The version of symbp (also the version written into generated files)."""
+
+__version__ = "0.1.0"
