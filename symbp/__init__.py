@@ -10,6 +10,7 @@ from .check import Report, check
 from .codegen import compile_module as compile
 from .codegen import emit, generate
 from .derive import derive
+from .dot import graph_dot, render_graph
 from .errors import SymbpError
 from .functions import (
     dense,
@@ -24,12 +25,13 @@ from .functions import (
     tanh,
 )
 from .ir import Derivation, Step
+from .latex import latex_document
 from .model import Model
 from .version import __version__
 
 __all__ = [
     "Model", "Derivation", "Step", "SymbpError", "derive", "generate", "emit", "compile",
-    "check", "Report",
+    "check", "Report", "latex_document", "graph_dot", "render_graph",
     "dense", "sigmoid", "relu", "leaky_relu", "softplus", "tanh", "softmax", "log_softmax",
     "softmax_cross_entropy", "mse", "__version__",
 ]

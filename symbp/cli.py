@@ -6,16 +6,22 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
-from .check import REFERENCES, check
-from .codegen import compile_module, emit
+from .check import REFERENCES, check, draw_inputs
+from .codegen import compile_module, emit, guard_output, write_atomic
+from .compare import compare
 from .derive import derive
+from .dot import graph_dot, render_graph
 from .errors import SymbpError
 from .examples import EXAMPLES, regenerate
 from .examples.data import dataset, digits
+from .functions import SoftmaxCrossEntropy
+from .latex import compile_pdf, latex_document
 from .loading import load_model
+from .model import walk
 from .version import __version__
 
 __all__ = ["main"]
@@ -138,6 +144,63 @@ def cmd_regenerate(args) -> int:
     return 0
 
 
+def _teaching_values(model, force: bool):
+    """The model's example values, or (with ``force``) random ones rounded for reading."""
+    if model.values:
+        return model.values
+    if not force:
+        return None
+    rng = np.random.default_rng(0)
+    params, data = draw_inputs(model, {d: 2 for d in model.dims}, rng, samples=1)
+    labels = {e.args[1].name for e in walk(model.loss) if isinstance(e, SoftmaxCrossEntropy)}
+    values = {}
+    for sym in (*model.params, *model.data):
+        raw = {**params, **data}[sym.name]
+        raw = np.eye(raw.shape[1])[np.argmax(raw, axis=1)] if sym.name in labels else raw
+        values[sym] = np.round(raw, 1) if sym.is_Matrix else round(float(np.ravel(raw)[0]), 1)
+    return values
+
+
+def cmd_explain(args) -> int:
+    model = load_model(args.model)
+    print(derive(model).explain(lang=args.lang, values=_teaching_values(model, args.values)), end="")
+    return 0
+
+
+def cmd_latex(args) -> int:
+    d = derive(load_model(args.model))
+    path = Path(args.output)
+    if path.suffix != ".tex":
+        raise SymbpError(f"the LaTeX file {path} must end in .tex.")
+    guard_output(path, args.force)
+    if args.pdf:
+        guard_output(path.with_suffix(".pdf"), args.force)
+    write_atomic(path, latex_document(d, title=args.title))
+    print(f"wrote {path}")
+    if args.pdf:
+        print(f"wrote {compile_pdf(path)}")
+    return 0
+
+
+def cmd_graph(args) -> int:
+    model = load_model(args.model)
+    d = derive(model)
+    path = Path(args.output)
+    guard_output(path, args.force)
+    values = _teaching_values(model, args.values) if args.values else None
+    if path.suffix == ".dot":
+        write_atomic(path, graph_dot(d, values))
+    else:
+        render_graph(d, path, values)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    print(compare(load_model(args.model), budget=args.budget))
+    return 0
+
+
 def cmd_list(args) -> int:
     for name, build in EXAMPLES.items():
         print(f"{name:20s} {build().description}")
@@ -206,6 +269,34 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--lr", type=float, default=None, help="learning rate (default per optimizer)")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(run=cmd_train)
+
+    s = sub.add_parser("explain", help="the chain rule step by step")
+    s.add_argument("model", help=model_help)
+    s.add_argument("--lang", choices=["en", "zh"], default="en")
+    s.add_argument("--values", action="store_true",
+                   help="show the number of every step (the model's example values, else random)")
+    s.set_defaults(run=cmd_explain)
+
+    s = sub.add_parser("latex", help="a LaTeX document of the derivation")
+    s.add_argument("model", help=model_help)
+    s.add_argument("-o", "--output", required=True, help="the .tex file to write")
+    s.add_argument("--pdf", action="store_true", help="also compile it with pdflatex")
+    s.add_argument("--title", default=None)
+    s.add_argument("--force", action="store_true", help="overwrite a file symbp did not write")
+    s.set_defaults(run=cmd_latex)
+
+    s = sub.add_parser("graph", help="a picture of the computational graph (Graphviz)")
+    s.add_argument("model", help=model_help)
+    s.add_argument("-o", "--output", required=True, help="graph.svg, .png, .pdf or .dot")
+    s.add_argument("--values", action="store_true",
+                   help="forward values and gradients on the edges")
+    s.add_argument("--force", action="store_true", help="overwrite a file symbp did not write")
+    s.set_defaults(run=cmd_graph)
+
+    s = sub.add_parser("compare", help="operation counts: symbp vs per-parameter sympy.diff")
+    s.add_argument("model", help=model_help)
+    s.add_argument("--budget", type=float, default=30.0, help="seconds for sympy.diff")
+    s.set_defaults(run=cmd_compare)
 
     s = sub.add_parser("regenerate", help="rewrite generated/ for every built-in example")
     s.add_argument("--directory", default="generated")

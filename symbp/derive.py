@@ -108,7 +108,7 @@ class _Sweep:
         for terms in self.terms.values():
             for _, t in terms:
                 read |= t.free_symbols
-        keep = {self.graph.root, *self.graph.outputs.values()}
+        keep = {self.graph.root, *self.graph.outputs.values(), *self.graph.names}
         out = set()
         for node in self.nodes:
             i = node.index
@@ -167,7 +167,8 @@ class _Sweep:
             if node.kind == "param":
                 name = namer.claim(adjoint_name(identifiers[node.attr]))
                 role = "gradient"
-            elif self._inline_adjoint(expr, i in folded, uses.get(i, 0)):
+            elif i not in self.graph.names and self._inline_adjoint(expr, i in folded,
+                                                                    uses.get(i, 0)):
                 final[self.adj[i]] = expr
                 continue
             else:
@@ -196,6 +197,8 @@ class _Sweep:
         return folded and uses <= 1
 
     def _forward_name(self, namer: Namer, node: Node) -> str:
+        if node.index in self.graph.names:
+            return namer.claim(self.graph.names[node.index])
         if node.index == self.graph.root:
             return namer.claim("L")
         for key, i in self.graph.outputs.items():
@@ -213,8 +216,10 @@ class _Sweep:
         return "forward"
 
     def _user_name(self, user: int, names: dict[int, str]) -> str:
-        node = self.nodes[user]
-        return names.get(user) or (node.attr.name if node.kind == "param" else f"node{user}")
+        """The step a contribution comes from: the user, or the step it was folded into."""
+        while user not in names and user in self.user_of:
+            user = self.user_of[user]
+        return names.get(user, "L")
 
 
 def derive(model: Model) -> Derivation:

@@ -70,6 +70,9 @@ class Sigmoid(sp.Function):
     def _eval_rewrite_as_exp(self, x, **kwargs):
         return 1 / (1 + sp.exp(-x))
 
+    def _eval_evalf(self, prec):
+        return self._eval_rewrite_as_exp(*self.args).evalf(prec)
+
     def _latex(self, printer, exp=None):
         return _latex_call(printer, r"\sigma", self.args, exp)
 
@@ -87,6 +90,9 @@ class ReLU(sp.Function):
 
     def fdiff(self, argindex=1):
         return sp.Heaviside(self.args[0], 0)
+
+    def _eval_evalf(self, prec):
+        return sp.Max(0, self.args[0]).evalf(prec)
 
     def _latex(self, printer, exp=None):
         return _latex_call(printer, r"\operatorname{ReLU}", self.args, exp)
@@ -131,6 +137,9 @@ class Softplus(sp.Function):
     def _eval_rewrite_as_exp(self, x, **kwargs):
         return sp.log(1 + sp.exp(x))
 
+    def _eval_evalf(self, prec):
+        return self._eval_rewrite_as_exp(*self.args).evalf(prec)
+
     def _latex(self, printer, exp=None):
         return _latex_call(printer, r"\operatorname{softplus}", self.args, exp)
 
@@ -146,6 +155,9 @@ class LogSumExp(sp.Function):
 
     def fdiff(self, argindex=1):
         return sp.exp(self.args[argindex - 1] - self)
+
+    def _eval_evalf(self, prec):
+        return sp.log(sp.Add(*[sp.exp(x) for x in self.args])).evalf(prec)
 
     def _latex(self, printer, exp=None):
         return _latex_call(printer, r"\operatorname{logsumexp}", self.args, exp)

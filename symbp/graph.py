@@ -92,6 +92,8 @@ class Graph:
     nodes: list[Node] = field(default_factory=list)
     root: int = -1
     outputs: dict[str, int] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)  # node -> name chosen by the user
+    renumbered: dict[int, int] = field(default_factory=dict)  # old index -> index after prune
     _keys: dict = field(default_factory=dict, repr=False)
 
     def users(self) -> list[int]:
@@ -131,6 +133,7 @@ class Graph:
                 node.aux = tuple(new_index[a] for a in node.aux)
                 kept.append(node)
         self.nodes = kept
+        self.renumbered = new_index
         self.root = new_index[self.root]
         self.outputs = {k: new_index[i] for k, i in self.outputs.items()}
         self._keys = {(n.kind, n.args, n.attr): n.index for n in kept}
@@ -470,6 +473,12 @@ def trace(model: Model) -> Graph:
     for name, expr in model.outputs.items():
         graph.outputs[name] = tracer.trace(expr)
     graph.prune()
+    for expr, name in model.names.items():
+        if expr in tracer.memo:
+            node = tracer.memo[expr]
+            graph.names[graph.renumbered.get(node, node)] = name
+        else:
+            raise SymbpError(f"the named node {_short(expr)} ({name}) is not part of the loss.")
     return graph
 
 

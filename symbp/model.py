@@ -124,16 +124,27 @@ def _outputs_dict(outputs) -> dict:
     return result
 
 
+def _names_dict(names) -> dict:
+    out = {}
+    for expr, name in (names or {}).items():
+        if not (isinstance(name, str) and name.isidentifier()):
+            raise SymbpError(f"the node name {name!r} for {_short(expr)} is not an identifier.")
+        out[sp.sympify(expr)] = name
+    return out
+
+
 class Model:
     """A network: a scalar ``loss``, the ``params`` to train, optional ``outputs``.
 
     ``outputs`` is an expression, a list of them or a dict ``name -> expr``
     (what the generated ``predict`` returns). ``values`` optionally gives a
-    point (symbol -> number) used by the teaching outputs.
+    point (symbol -> number) used by the teaching outputs; ``names`` names
+    intermediate nodes (``{shirt + pants * count: "subtotal"}``) in the steps.
     """
 
     def __init__(self, loss, params, outputs=None, name: str = "model",
-                 description: str = "", values: Mapping | None = None):
+                 description: str = "", values: Mapping | None = None,
+                 names: Mapping | None = None):
         self.loss = _as_scalar_loss(loss)
         self.params = _symbol_list("params", params)
         if not self.params:
@@ -159,6 +170,7 @@ class Model:
                                  key=str))
         self._check_names()
         self.values = dict(values or {})
+        self.names = _names_dict(names)
 
     def _check_names(self) -> None:
         for sym in (*self.data, *self.dims):

@@ -8,6 +8,7 @@ import sympy as sp
 from conftest import assert_matches, matrices, n
 
 import symbp as sb
+from symbp.examples.models import scalar_net
 
 X, Y, W1, b1, W2, b2 = matrices("X Y W1 b1 W2 b2", X=(n, 4), Y=(n, 2), W1=(4, 5), b1=(1, 5),
                                 W2=(5, 2), b2=(1, 2))
@@ -78,22 +79,9 @@ def test_generated_code_has_no_sympy_array_forms_and_runs():
     assert "numpy" in names and names - {"numpy"} <= sys.stdlib_module_names
 
 
-def _scalar_net(inputs: int, hidden: int):
-    xs = sp.symbols(f"x1:{inputs + 1}")
-    y = sp.Symbol("y")
-    ws = [[sp.Symbol(f"w{i}_{j}") for j in range(hidden)] for i in range(inputs)]
-    bs = sp.symbols(f"b1:{hidden + 1}")
-    vs = sp.symbols(f"v1:{hidden + 1}")
-    c = sp.Symbol("c")
-    h = sb.tanh(sb.dense(list(xs), ws, list(bs)))
-    out = sp.Add(*[v * hj for v, hj in zip(vs, h, strict=True)], c)
-    params = [w for row in ws for w in row] + [*bs, *vs, c]
-    return sb.Model((out - y) ** 2, params=params, name=f"net{inputs}_{hidden}")
-
-
 def test_scalar_net_gradient_costs_a_constant_times_the_forward_pass():
     # per-parameter sympy.diff of the whole loss swells (667k operations for 16-32-1)
-    d = sb.derive(_scalar_net(8, 16))
+    d = sb.derive(scalar_net(8, 16))
     forward = sum(sp.count_ops(s.expr) for s in d.forward)
     backward = sum(sp.count_ops(s.expr) for s in d.backward)
     assert backward <= 3 * forward

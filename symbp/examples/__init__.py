@@ -19,6 +19,7 @@ from .models import (
     rnn,
     shopping,
     softmax_regression,
+    tanh_4_8_1,
     tanh_trace,
     xor,
 )
@@ -29,6 +30,7 @@ EXAMPLES: dict[str, Callable[[], Model]] = {
     "shopping": shopping,
     "apples": apples,
     "xor": xor,
+    "tanh_4_8_1": tanh_4_8_1,
     "softmax_regression": softmax_regression,
     "mlp": mlp,
     "mlp_relu": mlp_relu,

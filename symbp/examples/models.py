@@ -18,21 +18,28 @@ def _matrices(spec: str, **shapes):
 def shopping() -> Model:
     """The lesson's bill: a shirt at 400, two pants at 300 each, 30% off (total 700)."""
     shirt, pants, count, discount = sp.symbols("shirt_price pants_price pants_count discount")
-    total = (shirt + pants * count) * discount
+    pants_cost = pants * count
+    subtotal = shirt + pants_cost
+    total = subtotal * discount
     return Model(total, params=[shirt, pants, count, discount], name="shopping",
                  description="Xiao Ming's shopping bill: (shirt + pants price x count) x discount.",
-                 values={shirt: 400, pants: 300, count: 2, discount: sp.Rational(7, 10)})
+                 values={shirt: 400, pants: 300, count: 2, discount: sp.Rational(7, 10)},
+                 names={pants_cost: "pants_cost", subtotal: "subtotal", total: "total"})
 
 
 def apples() -> Model:
     """Saito's bill: 2 apples at 100, 3 oranges at 150, 10% tax (total 715)."""
     apple, n_apple, orange, n_orange, tax = sp.symbols(
         "apple_price apple_count orange_price orange_count tax")
-    total = (apple * n_apple + orange * n_orange) * tax
+    apples_cost, oranges_cost = apple * n_apple, orange * n_orange
+    subtotal = apples_cost + oranges_cost
+    total = subtotal * tax
     return Model(total, params=[apple, n_apple, orange, n_orange, tax], name="apples",
                  description="Apples and oranges with tax (Saito, Deep Learning from Scratch).",
                  values={apple: 100, n_apple: 2, orange: 150, n_orange: 3,
-                         tax: sp.Rational(11, 10)})
+                         tax: sp.Rational(11, 10)},
+                 names={apples_cost: "apples_cost", oranges_cost: "oranges_cost",
+                        subtotal: "subtotal", total: "total"})
 
 
 def xor() -> Model:
@@ -120,3 +127,24 @@ def tanh_trace() -> Model:
     E = (X * W + sp.OneMatrix(n, 1) * b).applyfunc(sp.tanh) - Y
     return Model(sp.Trace(E.T * E) / n, params=[W, b], name="tanh_trace",
                  description="A tanh layer with the squared error Trace(E.T*E)/n, plain SymPy.")
+
+
+def scalar_net(inputs: int = 4, hidden: int = 8, name: str | None = None) -> Model:
+    """A scalar inputs-hidden-1 tanh network with squared error (every weight a Symbol)."""
+    xs = sp.symbols(f"x1:{inputs + 1}")
+    y = sp.Symbol("y")
+    ws = [[sp.Symbol(f"w{i}_{j}") for j in range(1, hidden + 1)] for i in range(1, inputs + 1)]
+    bs = sp.symbols(f"b1:{hidden + 1}")
+    vs = sp.symbols(f"v1:{hidden + 1}")
+    c = sp.Symbol("c")
+    h = tanh(dense(list(xs), ws, list(bs)))
+    out = sp.Add(*[v * hj for v, hj in zip(vs, h, strict=True)], c)
+    params = [w for row in ws for w in row] + [*bs, *vs, c]
+    return Model(mse(out, y), params=params, outputs={"y_hat": out},
+                 name=name or f"tanh_{inputs}_{hidden}_1",
+                 description=f"A scalar {inputs}-{hidden}-1 tanh network with squared error.")
+
+
+def tanh_4_8_1() -> Model:
+    """The scalar 4-8-1 tanh network ``symbp compare`` measures."""
+    return scalar_net(4, 8)

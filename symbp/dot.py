@@ -1,0 +1,144 @@
+"""Pictures of the computational graph: Graphviz DOT text, rendered with ``dot``.
+
+One node per operation, labelled with its formula; edges follow the data
+flow from left to right. With values, each edge carries the forward value
+flowing along it (top, black) and the gradient flowing back (bottom, red),
+as in the figures of the lesson this project grew from.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+import zlib
+from collections.abc import Mapping
+from pathlib import Path
+
+import sympy as sp
+
+from .codegen import MARK
+from .errors import SymbpError
+from .explain import format_value, step_values
+from .ir import Derivation
+from .text import unicode
+
+__all__ = ["graph_dot", "render_graph"]
+
+_GRADIENT = "#c0392b"
+
+
+def _label(title: str, formula: str | None = None) -> str:
+    head = f"<b>{html.escape(title)}</b>"
+    if formula is None:
+        return f"<{head}>"
+    return f'<{head}<br/><font point-size="10">{html.escape(formula)}</font>>'
+
+
+def _edge_gradients(d: Derivation) -> dict[tuple[str, str], sp.Basic]:
+    """(source name, user name) -> the gradient flowing back along that edge."""
+    flows: dict[tuple[str, str], sp.Basic] = {}
+    for step in d.backward:
+        for term in step.terms:
+            key = (step.of, term.user)
+            flows[key] = flows[key] + term.expr if key in flows else term.expr
+    return flows
+
+
+def graph_dot(d: Derivation, values: Mapping | None = None) -> str:
+    """The computational graph of ``d`` as Graphviz DOT text."""
+    env = step_values(d, values) if values is not None else None
+    flows = _edge_gradients(d)
+    names = {s: s.name for s in d.model.symbols}
+    names.update({s.symbol: s.name for s in d.forward})
+    dims = set(d.model.dims)
+    lines = [f"// {MARK}", f"digraph {_quote(d.model.name)} {{", "  rankdir=LR;",
+             '  node [fontname="Helvetica", fontsize=12];',
+             '  edge [fontname="Helvetica", fontsize=10];']
+    used = set()
+    for step in d.forward:
+        used |= {s for s in step.expr.free_symbols if s in names and s not in dims}
+    for sym in d.model.symbols:
+        if sym in used:
+            shape = "box" if sym in d.model.params else "plaintext"
+            lines.append(f"  {_quote(sym.name)} [shape={shape}, label={_label(sym.name)}];")
+    for step in d.forward:
+        lines.append(f"  {_quote(step.name)} [shape=ellipse, "
+                     f"label={_label(step.name, unicode(step.expr))}];")
+        sources = sorted({names[s] for s in step.expr.free_symbols if s in names and s not in dims})
+        for source in sources:
+            sym = next(s for s, n in names.items() if n == source)
+            lines.append(f"  {_quote(source)} -> {_quote(step.name)}"
+                         f"{_edge_label(env, sym, flows.get((source, step.name)))};")
+    loss = d.loss.name if hasattr(d.loss, "name") else "L"
+    lines.append('  "output" [shape=plaintext, label=""];')
+    lines.append(f"  {_quote(loss)} -> \"output\"{_edge_label(env, d.loss, sp.Integer(1))};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _edge_label(env, sym, gradient) -> str:
+    if env is None:
+        return ""
+    top = html.escape(format_value(env[sym])) if sym in env else ""
+    bottom = ""
+    if gradient is not None:
+        try:
+            value = gradient.xreplace(env).doit() if gradient.free_symbols else gradient
+            bottom = f'<br/><font color="{_GRADIENT}">{html.escape(format_value(value))}</font>'
+        except (TypeError, ValueError, AttributeError):
+            bottom = ""
+    return f" [label=<{top}{bottom}>]"
+
+
+def render_graph(d: Derivation, path, values: Mapping | None = None) -> Path:
+    """Render the graph to ``path`` (.svg, .png or .pdf) with Graphviz's ``dot``."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt not in ("svg", "png", "pdf"):
+        raise SymbpError(f"the picture {path} must end in .svg, .png or .pdf.")
+    dot = shutil.which("dot")
+    if dot is None:
+        raise SymbpError("Graphviz's dot was not found; install Graphviz (apt install graphviz, "
+                         "brew install graphviz or conda install graphviz), or render the text of "
+                         "symbp.graph_dot yourself.")
+    source = graph_dot(d, values)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".{fmt}")
+    os.close(fd)
+    try:
+        result = subprocess.run([dot, f"-T{fmt}", "-o", tmp], input=source.encode(),
+                                capture_output=True, timeout=120)
+        if result.returncode != 0:
+            raise SymbpError(f"dot failed on the graph of {d.model.name}: "
+                             f"{result.stderr.decode(errors='replace').strip()}")
+        _mark(Path(tmp), fmt)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _mark(path: Path, fmt: str) -> None:
+    """Sign a rendered picture so symbp may overwrite it later (see guard_output)."""
+    data = path.read_bytes()
+    if fmt == "svg":
+        data = data.replace(b"<svg", f"<!-- {MARK} -->\n<svg".encode(), 1)
+    elif fmt == "png" and data.endswith(_PNG_END):
+        text = b"tEXt" + b"Software\x00" + MARK.encode()
+        chunk = struct.pack(">I", len(text) - 4) + text + struct.pack(">I", zlib.crc32(text))
+        data = data[: -len(_PNG_END)] + chunk + _PNG_END
+    elif fmt == "pdf":
+        data += f"\n% {MARK}\n".encode()
+    path.write_bytes(data)
+
+
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
