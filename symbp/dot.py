@@ -61,9 +61,10 @@ def graph_dot(d: Derivation, values: Mapping | None = None) -> str:
     used = set()
     for step in d.forward:
         used |= {s for s in step.expr.free_symbols if s in names and s not in dims}
+    params = set(d.model.params)
     for sym in d.model.symbols:
         if sym in used:
-            shape = "box" if sym in d.model.params else "plaintext"
+            shape = "box" if sym in params else "plaintext"
             lines.append(f"  {_quote(sym.name)} [shape={shape}, label={_label(sym.name)}];")
     for step in d.forward:
         lines.append(f"  {_quote(step.name)} [shape=ellipse, "

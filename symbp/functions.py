@@ -390,4 +390,6 @@ def dense(x, w, b=None):
         raise SymbpError(
             f"dense: the bias {b} has shape {shape} but must be a row of shape (1, {w.shape[1]})."
         )
-    return _hashed(sp.MatAdd(xw, sp.MatMul(sp.OneMatrix(x.shape[0], 1), b)))
+    # The bias term first: SymPy takes a sum's shape from its first term, recursively,
+    # so this keeps the shape of a deep network O(1) instead of a walk down every layer.
+    return _hashed(sp.MatAdd(sp.MatMul(sp.OneMatrix(x.shape[0], 1), b), xw))

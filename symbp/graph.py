@@ -45,6 +45,7 @@ from sympy.matrices.expressions.special import OneMatrix, ZeroMatrix
 from .errors import SymbpError
 from .functions import LogSoftmax, ReLU, Softmax, SoftmaxCrossEntropy
 from .model import Model, _short
+from .order import ordered_terms
 
 __all__ = ["Node", "Graph", "trace", "value", "U", "placeholder"]
 
@@ -356,7 +357,8 @@ class _Tracer:
         return plan
 
     def _plan_matadd(self, e):
-        return self._plan_nary("add")(e)
+        terms = tuple(ordered_terms(e))
+        return terms, lambda *ids: self.graph.op("add", ids, source=e)
 
     def _plan_hadamard(self, e):
         return self._plan_nary("hadamard")(e)
@@ -404,7 +406,7 @@ class _Tracer:
     def _plan_map(self, e):
         lam = e.function
         var, body = lam.variables[0], lam.expr
-        if body in (sp.Max(0, var), sp.Max(var, 0)):
+        if isinstance(body, sp.Max) and set(body.args) == {sp.Integer(0), var}:
             body = ReLU(var)
         extras = sorted((s for s in body.free_symbols if s != var), key=str)
         subs = {var: U, **{s: placeholder(k) for k, s in enumerate(extras)}}

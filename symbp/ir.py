@@ -10,6 +10,7 @@ node: fan-out), ending in the parameters' gradients.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import sympy as sp
 
@@ -66,18 +67,20 @@ class Derivation:
         return [*self.forward, *self.backward]
 
     def step(self, name: str) -> Step:
-        """The step called ``name``."""
-        for s in self.steps:
-            if s.name == name:
-                return s
-        raise KeyError(name)
+        """The step called ``name`` (KeyError if none)."""
+        return self._steps_by_name[name]
+
+    @cached_property
+    def _steps_by_name(self) -> dict:
+        return {s.name: s for s in self.steps}
 
     def gradient_symbol(self, param) -> sp.Basic:
-        """The symbol (``W1_bar``) holding the gradient of ``param``."""
-        for s in self.backward:
-            if s.role == "gradient" and s.of == param.name:
-                return s.symbol
-        raise KeyError(param)
+        """The symbol (``W1_bar``) holding the gradient of ``param`` (KeyError if none)."""
+        return self._gradient_symbols[param.name]
+
+    @cached_property
+    def _gradient_symbols(self) -> dict:
+        return {s.of: s.symbol for s in self.backward if s.role == "gradient"}
 
     def inline(self, expr) -> sp.Basic:
         """``expr`` with every step symbol replaced by its definition, recursively."""

@@ -80,7 +80,7 @@ def _symbol_list(what: str, items) -> tuple:
         return ()
     if _is_leaf(items):
         items = [items]
-    out = []
+    out = {}
     for item in items:
         if not _is_leaf(item):
             raise SymbpError(
@@ -89,7 +89,7 @@ def _symbol_list(what: str, items) -> tuple:
             )
         if item in out:
             raise SymbpError(f"{what} lists {item} twice.")
-        out.append(item)
+        out[item] = None
     return tuple(out)
 
 
@@ -166,8 +166,8 @@ class Model:
             if not _is_leaf(sym):
                 raise SymbpError(f"{_short(sym)} in the loss is neither a Symbol nor a MatrixSymbol.")
         self.dims = tuple(sorted(_dims_of(every) | _dims_of(self.params), key=str))
-        self.data = tuple(sorted((s for s in every if s not in self.params and s not in self.dims),
-                                 key=str))
+        known = {*self.params, *self.dims}
+        self.data = tuple(sorted((s for s in every if s not in known), key=str))
         self._check_names()
         self.values = dict(values or {})
         self.names = _names_dict(names)

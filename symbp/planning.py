@@ -133,16 +133,16 @@ def _reader(planner: _Planner, symbols: list, fn: str, strict: bool) -> dict:
     """The straight-line argument checks of one ``_inputs_*`` function."""
     model = planner.model
     names = planner.names
-    params = [s for s in symbols if s in model.params]
-    data = [s for s in symbols if s in model.data]
-    dims = [s for s in symbols if s in model.dims]
+    roles = {**dict.fromkeys(model.params, "param"), **dict.fromkeys(model.data, "data"),
+             **dict.fromkeys(model.dims, "dim")}
+    params, data, dims = ([s for s in symbols if roles[s] == role] for role in ("param", "data", "dim"))
     bound: dict = {}
     checks: list[str] = []
     for sym in (*params, *data):
         ident = names[sym]
         expected = _shape_text(model.shape_of(sym), names)
         if not isinstance(sym, sp.MatrixSymbol):
-            if model.is_scalar and sym in model.data:
+            if model.is_scalar and roles[sym] == "data":
                 continue
             checks += [f"if {ident}.ndim != 0:",
                        f"    _bad_shape({literal(sym.name)}, {ident}, \"()\")"]

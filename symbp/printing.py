@@ -16,7 +16,8 @@ from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
 from .naming import Namer
-from .text import matrix_precedence, negative_coeff, ordered_terms
+from .order import negative_coeff, ordered_terms
+from .text import matrix_precedence
 
 __all__ = ["CodePrinter", "BatchMean"]
 

@@ -13,28 +13,24 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
 from .graph import U
+from .order import negative_coeff, ordered_terms
 
 __all__ = ["UnicodePrinter", "unicode", "matrix_precedence", "ordered_terms", "negative_coeff"]
 
 
-def negative_coeff(term) -> bool:
-    """True for ``-Y`` or ``-2 X`` (a product with a negative number in front)."""
-    if not isinstance(term, sp.MatMul):
-        return False
-    return bool(term.as_coeff_matrices()[0].is_negative)
-
-
-def ordered_terms(expr) -> list:
-    """The terms of a sum, those with a minus sign last (``A - Y``, not ``-Y + A``)."""
-    return sorted(expr.args, key=negative_coeff)
-
-
 def matrix_precedence(expr) -> int:
-    """SymPy's precedence, with elementwise maps as tight as their body."""
+    """SymPy's precedence, with elementwise maps as tight as their body; products and
+    sums of matrices are read off directly (SymPy's own check negates the product)."""
     if isinstance(expr, ElementwiseApplyFunction):
         return precedence(expr.function.expr)
-    if isinstance(expr, sp.MatMul) and expr.as_coeff_matrices()[0].is_negative:
+    if isinstance(expr, sp.MatMul):
+        return PRECEDENCE["Add"] if negative_coeff(expr) else PRECEDENCE["Mul"]
+    if isinstance(expr, (sp.MatrixSymbol, sp.Symbol)):
+        return PRECEDENCE["Atom"]
+    if isinstance(expr, sp.MatAdd):
         return PRECEDENCE["Add"]
+    if isinstance(expr, sp.HadamardProduct):
+        return PRECEDENCE["Mul"]
     return precedence(expr)
 
 
