@@ -82,3 +82,15 @@ def test_regenerate_check_lists_stale_files(tmp_path, capsys):
     assert "stale:" in capsys.readouterr().out
     assert main(["regenerate", "--directory", str(tmp_path)]) == 0
     assert main(["regenerate", "--directory", str(tmp_path), "--check"]) == 0
+
+
+def test_demo_without_scikit_learn_says_how_to_install(monkeypatch, capsys):
+    import symbp.cli as cli
+
+    def no_sklearn(*args, **kwargs):
+        raise cli.SymbpError("the digits need scikit-learn: pip install 'symbp[digits]'.")
+    monkeypatch.setattr(cli, "digits", no_sklearn)
+    assert main(["demo", "--plot", ""]) == 0
+    out = capsys.readouterr().out
+    assert "skipped: the digits need scikit-learn" in out
+    assert out.rstrip().endswith("agree with autograd to rtol 1e-6.")

@@ -179,3 +179,13 @@ def test_forward_value_matches_sympys_own_evaluation(modules, rng):
             lambda e: isinstance(e, sp.OneMatrix), lambda e: sp.ImmutableMatrix.ones(*e.shape))
         expected = float(explicit.doit().evalf())
         assert modules[name].loss(params, **data) == pytest.approx(expected, rel=1e-10), name
+
+
+def test_inline_writes_a_gradient_in_the_models_own_symbols():
+    model = EXAMPLES["mlp"]()
+    d = sb.derive(model)
+    steps = {s.symbol for s in d.steps}
+    for param in model.params:
+        closed = d.inline(d.gradients[param])
+        assert not (closed.free_symbols & steps)
+        assert closed.free_symbols <= set(model.symbols) | {s for s in model.dims}
