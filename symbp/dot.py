@@ -20,7 +20,7 @@ from pathlib import Path
 
 import sympy as sp
 
-from .codegen import MARK
+from .codegen import MARK, file_mode
 from .errors import SymbpError
 from .explain import format_value, step_values
 from .ir import Derivation
@@ -121,6 +121,7 @@ def render_graph(d: Derivation, path, values: Mapping | None = None) -> Path:
             raise SymbpError(f"dot failed on the graph of {d.model.name}: "
                              f"{result.stderr.decode(errors='replace').strip()}")
         _mark(Path(tmp), fmt)
+        os.chmod(tmp, file_mode(path))
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

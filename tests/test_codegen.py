@@ -189,3 +189,15 @@ def test_inline_writes_a_gradient_in_the_models_own_symbols():
         closed = d.inline(d.gradients[param])
         assert not (closed.free_symbols & steps)
         assert closed.free_symbols <= set(model.symbols) | {s for s in model.dims}
+
+
+def test_emitted_files_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        path = sb.emit(sb.derive(EXAMPLES["xor"]()), tmp_path / "net.py")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
