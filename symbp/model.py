@@ -169,6 +169,8 @@ class Model:
         known = {*self.params, *self.dims}
         self.data = tuple(sorted((s for s in every if s not in known), key=str))
         self._check_names()
+        self.is_scalar = not any(isinstance(s, sp.MatrixSymbol) for s in (*self.params, *self.data))
+        """True when no symbol is a matrix: the model describes one sample."""
         self.values = dict(values or {})
         self.names = _names_dict(names)
 
@@ -193,10 +195,6 @@ class Model:
         """Params, then data, then dimensions."""
         return (*self.params, *self.data, *self.dims)
 
-    @property
-    def is_scalar(self) -> bool:
-        """True when no symbol is a matrix: one sample per evaluation."""
-        return not any(isinstance(s, sp.MatrixSymbol) for s in (*self.params, *self.data))
 
     def shape_of(self, sym) -> tuple:
         """``()`` for a scalar symbol, else the matrix shape."""

@@ -38,12 +38,15 @@ class _Planner:
         self.steps = self._batched_steps() if self.model.is_scalar else list(d.steps)
         self.by_symbol = {s.symbol: s for s in self.steps}
         self.taken = {*self.names.values(), *(s.name for s in self.steps)}
+        self.batch_size = Namer(self.taken).claim("N") if self.model.is_scalar else None
+        self.taken.add(self.batch_size)
         adjoints = {s.symbol: s.of for s in self.steps if s.role in ("adjoint", "gradient")}
         self.comment_names = {sym: f"dL/d{of}" for sym, of in adjoints.items() if of}
 
     # -- scalar models: per-sample arrays, gradients averaged over samples --
     def _batched_steps(self) -> list[Step]:
-        batched = {s for s in self.model.data}
+        """Scalar models: per-sample steps; a parameter-side adjoint averages its terms."""
+        batched = set(self.model.data)
         out = []
         for step in self.d.steps:
             expr = step.expr
@@ -88,6 +91,7 @@ class _Planner:
     def body(self, targets, returns: str, comments: bool = False) -> Body:
         steps = self.needed(targets)
         printer = CodePrinter(self.names, Namer(self.taken))
+        printer.batched, printer.batch_size = getattr(self, "batched", set()), self.batch_size
         lines = []
         for step in steps:
             code = _strip_parens(printer._print(step.expr))
@@ -165,15 +169,20 @@ def _reader(planner: _Planner, symbols: list, fn: str, strict: bool) -> dict:
     for d in dims:
         if d not in bound:
             raise SymbpError(f"the dimension {d} is not the size of any input of {fn}.")
+    batch = model.is_scalar and bool(data)
+    if batch:
+        targets = _unpack([names[s] for s in data])
+        pairs = _unpack([f"({literal(s.name)}, {names[s]})" for s in data])
+        checks.insert(0, f"{planner.batch_size}, ({targets}) = _batch(({pairs}))")
     return {
         "name": fn,
         "params": [(names[s], s.name) for s in params],
         "data": [(names[s], s.name) for s in data],
         "dims": [names[d] for d in dims],
-        "batch": model.is_scalar and bool(data),
         "checks": checks,
         "strict": strict,
-        "unpack": _unpack([names[s] for s in (*params, *data)] + [names[d] for d in dims]),
+        "unpack": _unpack([names[s] for s in (*params, *data)] + [names[d] for d in dims]
+                          + ([planner.batch_size] if batch else [])),
     }
 
 

@@ -54,13 +54,16 @@ class CodePrinter(NumPyPrinter):
     """
 
     def __init__(self, names: dict, namer: Namer):
-        super().__init__({"fully_qualified_modules": True, "allow_unknown_functions": False})
+        super().__init__({"fully_qualified_modules": True, "allow_unknown_functions": False,
+                          "order": "none"})
         self.names = names
         self.namer = namer
         self.prelude: list[tuple[str, str]] = []
         self._lse: dict[str, tuple[str, str, str]] = {}
         self._bound: dict = {}
         self._broadcast_ok = False
+        self.batched: set = set()  # per-sample symbols of a scalar model
+        self.batch_size: str | None = None  # the identifier bound to N
         self._not_supported: set = set()
         self._number_symbols: set = set()
 
@@ -301,7 +304,13 @@ class CodePrinter(NumPyPrinter):
         return code
 
     def _print_BatchMean(self, expr):
-        return f"np.mean({self._arg(expr)})"
+        """The mean over samples; of a product of two per-sample arrays, a dot product."""
+        factors = sp.Mul.make_args(expr.args[0])
+        per_sample = [f for f in factors if f.free_symbols & self.batched]
+        if len(per_sample) < 2 or not self.batch_size:
+            return f"np.mean({self._arg(expr)})"
+        rest = sp.Mul(*[f for f in factors if f is not per_sample[0]])
+        return f"np.dot({self._print(per_sample[0])}, {self._print(rest)}) / {self.batch_size}"
 
     def _print_Softmax(self, expr):
         _, exps, sums = self._row_parts(expr.args[0])

@@ -236,7 +236,35 @@ def _sce(c: Ctx):
     return times(c.g / rows, sp.MatAdd(p, _neg(y))), times(-c.g / rows, LogSoftmax(z))
 
 
+def _power_of(factor, var):
+    """``p`` when ``factor`` is ``var**p`` with a constant ``p`` (1 for ``var``), else None."""
+    if factor == var:
+        return sp.Integer(1)
+    if factor.is_Pow and factor.base == var and not factor.exp.has(var):
+        return factor.exp
+    return None
+
+
+def _direct_diff(template, var):
+    """d(template)/d(var) for sums and products of ``var`` (what most nodes are), or None."""
+    if template.is_Add:
+        parts = [_direct_diff(t, var) if t.has(var) else sp.Integer(0) for t in template.args]
+        return None if any(p is None for p in parts) else sp.Add(*parts)
+    if template.is_Mul:
+        powers = [(k, _power_of(f, var)) for k, f in enumerate(template.args) if f.has(var)]
+        if len(powers) != 1 or powers[0][1] is None:
+            return None
+        k, p = powers[0]
+        rest = [f for j, f in enumerate(template.args) if j != k]
+        return sp.Mul(p, var ** (p - 1), *rest)
+    p = _power_of(template, var)
+    return None if p is None else p * var ** (p - 1)
+
+
 def _checked_diff(node: Node, template, var):
+    d = _direct_diff(template, var)
+    if d is not None:
+        return d
     d = sp.diff(template, var)
     if d.has(sp.Derivative, sp.Subs):
         raise SymbpError(
