@@ -52,8 +52,8 @@ class _Planner:
             expr = step.expr
             if step.role in ("adjoint", "gradient") and not self._node_batched(step.node):
                 expr = sp.Add(*[BatchMean(t.expr) if t.expr.free_symbols & batched else t.expr
-                                for t in step.terms])
-            if expr.free_symbols & batched:
+                                for t in step.terms])  # a mean over samples: not per-sample
+            elif expr.free_symbols & batched:
                 batched.add(step.symbol)
             out.append(Step(step.name, step.symbol, expr, step.shape, step.role, step.node,
                             step.terms, step.of))
@@ -199,7 +199,7 @@ def plan_module(d: Derivation, command: str) -> dict:
     loss_name = str(d.loss) if isinstance(d.loss, (sp.Symbol, sp.MatrixSymbol)) else None
     loss_code = p.names.get(d.loss, loss_name)
     scalar_mean = model.is_scalar and bool(model.data)
-    loss_return = f"np.mean({loss_code})" if scalar_mean else loss_code
+    loss_return = f"{loss_code}.sum() / {p.batch_size}" if scalar_mean else loss_code
     grads = [(par.name, str(d.gradient_symbol(par))) if _has_gradient(d, par) else
              (par.name, f"np.zeros_like({p.names[par]})") for par in model.params]
     grad_targets = [d.gradient_symbol(par) for par in model.params if _has_gradient(d, par)]

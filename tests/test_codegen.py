@@ -201,3 +201,14 @@ def test_emitted_files_get_ordinary_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_scalar_model_chain_of_parameter_only_nodes_is_averaged_once():
+    # found by hypothesis: a1_bar (a mean over samples) was treated as per-sample
+    x1, c1 = sp.symbols("x1 c1")
+    model = sb.Model(x1 * sp.sin(sp.sin(c1)), params=[c1])
+    mod = sb.compile(sb.derive(model))
+    x = np.array([0.5, -1.0, 2.0])
+    _, grads = mod.loss_and_grad({"c1": 0.3}, x1=x)
+    expected = np.mean(x) * np.cos(np.sin(0.3)) * np.cos(0.3)
+    assert grads["c1"] == pytest.approx(expected)
