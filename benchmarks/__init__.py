@@ -1,0 +1,1 @@
+"""Benchmarks of symbp: `python -m benchmarks` (see README.md)."""
