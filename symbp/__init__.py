@@ -3,7 +3,15 @@
 >>> import sympy as sp, symbp as sb
 >>> x, w = sp.symbols("x w")
 >>> d = sb.derive(sb.Model((w * x - 1) ** 2, params=[w]))
+>>> print(d)
+# model: forward
+z1 = w·x - 1
+L = z1^2
+# backward
+z1_bar = 2·z1
+w_bar = x·z1_bar
 >>> d.gradients[w]
+x*z1_bar
 """
 
 from .check import Report, check
