@@ -135,59 +135,65 @@ class _Sweep:
     def build(self, model: Model) -> Derivation:
         self.provisional()
         self.sweep()
+        self.namer = Namer()
+        self.identifiers = {sym: self.namer.claim(sym.name) for sym in model.symbols}
+        self.final: dict = {}  # provisional symbol -> final symbol or folded expression
+        self.names: dict[int, str] = {}  # node -> step name
         folded = self.folded()
-        uses = self.adjoint_uses()
-        namer = Namer()
-        identifiers = {sym: namer.claim(sym.name) for sym in model.symbols}
-        final: dict = {}
-        names: dict[int, str] = {}
-        forward = []
+        forward = self.forward_steps(folded)
+        backward = self.backward_steps(folded, self.adjoint_uses())
+        gradients = {self.nodes[s.node].attr: s.expr for s in backward if s.role == "gradient"}
+        for p in model.params:
+            if p not in gradients:
+                gradients[p] = sp.ZeroMatrix(*p.shape) if p.is_Matrix else sp.Integer(0)
+        root = self.prov[self.graph.root]
+        outputs = {k: self.final.get(self.prov[i], self.prov[i])
+                   for k, i in self.graph.outputs.items()}
+        return Derivation(model, forward, backward, gradients, self.final.get(root, root),
+                          outputs, self.graph, self.identifiers)
+
+    def forward_steps(self, folded: set[int]) -> list[Step]:
+        """One step per operation, folded nodes written into their user."""
+        steps = []
         for node in self.nodes:
             i = node.index
             if node.is_leaf or node.kind in _INLINE:
                 continue
-            expr = value(node, [self.prov[a] for a in node.args]).xreplace(final)
+            expr = value(node, [self.prov[a] for a in node.args]).xreplace(self.final)
             if i in folded:
-                final[self.prov[i]] = expr
+                self.final[self.prov[i]] = expr
                 continue
-            names[i] = self._forward_name(namer, node)
-            sym = _symbol(names[i], node.shape)
-            final[self.prov[i]] = sym
-            forward.append(Step(names[i], sym, expr, node.shape, self._role(node), i))
-        backward = []
-        gradients = {}
+            self.names[i] = self._forward_name(node)
+            sym = _symbol(self.names[i], node.shape)
+            self.final[self.prov[i]] = sym
+            steps.append(Step(self.names[i], sym, expr, node.shape, self._role(node), i))
+        return steps
+
+    def backward_steps(self, folded: set[int], uses: dict[int, int]) -> list[Step]:
+        """Adjoint steps in sweep order; a bare copy of another adjoint gets no step."""
+        steps = []
         for i in self.order:
             node = self.nodes[i]
             if node.kind in _INLINE or (i == self.graph.root and node.kind != "param"):
                 continue
-            terms = [Term(self._user_name(u, names), t.xreplace(final)) for u, t in self.terms[i]]
-            if i == self.graph.root:
-                terms = [Term("L", sp.Integer(1))]
+            terms = [Term(self._user_name(u), t.xreplace(self.final)) for u, t in self.terms[i]]
+            if i == self.graph.root:  # the loss is a parameter itself
+                terms = [Term(node.attr.name, sp.Integer(1))]
             expr = _total([t.expr for t in terms])
             if node.kind == "param":
-                name = namer.claim(adjoint_name(identifiers[node.attr]))
-                role = "gradient"
+                name, role = self.namer.claim(adjoint_name(self.identifiers[node.attr])), "gradient"
             elif i not in self.graph.names and self._inline_adjoint(expr, i in folded,
                                                                     uses.get(i, 0)):
-                final[self.adj[i]] = expr
+                self.final[self.adj[i]] = expr
                 continue
             else:
-                name = namer.claim(adjoint_name(names.get(i) or namer.numbered("T")))
-                role = "adjoint"
+                base = self.names.get(i) or self.namer.numbered("T")
+                name, role = self.namer.claim(adjoint_name(base)), "adjoint"
             sym = _symbol(name, node.shape)
-            final[self.adj[i]] = sym
-            of = node.attr.name if node.kind == "param" else names.get(i, "")
-            step = Step(name, sym, expr, node.shape, role, i, tuple(terms), of)
-            backward.append(step)
-            if role == "gradient":
-                gradients[node.attr] = expr
-        for p in model.params:
-            if p not in gradients:
-                gradients[p] = sp.ZeroMatrix(*p.shape) if p.is_Matrix else sp.Integer(0)
-        loss = final.get(self.prov[self.graph.root], self.prov[self.graph.root])
-        outputs = {k: final.get(self.prov[i], self.prov[i]) for k, i in self.graph.outputs.items()}
-        return Derivation(model, forward, backward, gradients, loss, outputs, self.graph,
-                          identifiers)
+            self.final[self.adj[i]] = sym
+            of = node.attr.name if node.kind == "param" else self.names.get(i, "")
+            steps.append(Step(name, sym, expr, node.shape, role, i, tuple(terms), of))
+        return steps
 
     def _inline_adjoint(self, expr, folded: bool, uses: int) -> bool:
         if isinstance(expr, (sp.Symbol, sp.MatrixSymbol)):
@@ -196,15 +202,15 @@ class _Sweep:
             return True
         return folded and uses <= 1
 
-    def _forward_name(self, namer: Namer, node: Node) -> str:
+    def _forward_name(self, node: Node) -> str:
         if node.index in self.graph.names:
-            return namer.claim(self.graph.names[node.index])
+            return self.namer.claim(self.graph.names[node.index])
         if node.index == self.graph.root:
-            return namer.claim("L")
+            return self.namer.claim("L")
         for key, i in self.graph.outputs.items():
             if i == node.index:
-                return namer.claim(key)
-        return namer.step(node.kind, node.attr, self.graph.model.is_scalar)
+                return self.namer.claim(key)
+        return self.namer.step(node.kind, node.attr, self.graph.model.is_scalar)
 
     def _role(self, node: Node) -> str:
         if node.index == self.graph.root:
@@ -215,11 +221,11 @@ class _Sweep:
             return "aux"
         return "forward"
 
-    def _user_name(self, user: int, names: dict[int, str]) -> str:
+    def _user_name(self, user: int) -> str:
         """The step a contribution comes from: the user, or the step it was folded into."""
-        while user not in names and user in self.user_of:
+        while user not in self.names and user in self.user_of:
             user = self.user_of[user]
-        return names.get(user, "L")
+        return self.names.get(user, "L")
 
 
 def derive(model: Model) -> Derivation:
