@@ -16,11 +16,12 @@ from collections import defaultdict
 
 import sympy as sp
 
-from .graph import Graph, Node, trace, value
+from .graph import Graph, Node, value
 from .ir import Derivation, Step, Term
 from .model import Model
 from .naming import Namer, adjoint_name
 from .rules import Ctx, times, transpose, vjp
+from .tracing import trace
 
 __all__ = ["derive"]
 

@@ -18,6 +18,7 @@ from .naming import Namer
 from .printing import BatchMean, CodePrinter
 from .source import docstring_safe, literal, one_line
 from .text import unicode
+from .training import batch_plan, init_plan, random_data_plan
 
 __all__ = ["plan_module", "Body"]
 
@@ -222,11 +223,11 @@ def plan_module(d: Derivation, command: str) -> dict:
         "loss_body": p.body([d.loss], loss_return),
         "grad_body": p.body([d.loss, *grad_targets], loss_return, comments=True),
         "grads": grads,
-        "init": _init_plan(d, p.names),
+        "init": init_plan(d, p.names),
         "init_dims": _dims_in(model, model.params, p.names),
         "data_dims": _dims_in(model, model.data, p.names),
-        "batched": _batch_plan(d)[1],
-        "random_data": _random_data_plan(d, p.names),
+        "batched": batch_plan(d)[1],
+        "random_data": random_data_plan(d, p.names),
     }
     if d.outputs:
         targets = list(d.outputs.values())
@@ -251,140 +252,3 @@ def _has_gradient(d: Derivation, param) -> bool:
     except KeyError:
         return False
     return True
-
-
-
-
-# -- parameter initialisation ------------------------------------------------
-def _users(graph) -> dict[int, list[tuple[int, int, bool]]]:
-    """node -> [(user, argument position, through a transpose)], transposes looked through."""
-    direct: dict[int, list[tuple[int, int]]] = {}
-    for node in graph.nodes:
-        for pos, a in enumerate(node.args):
-            direct.setdefault(a, []).append((node.index, pos))
-    out: dict[int, list[tuple[int, int, bool]]] = {}
-    for node in graph.nodes:
-        found, stack = [], [(node.index, False)]
-        while stack:
-            i, flipped = stack.pop()
-            for user, pos in direct.get(i, []):
-                if graph.nodes[user].kind == "transpose":
-                    stack.append((user, not flipped))
-                else:
-                    found.append((user, pos, flipped))
-        out[node.index] = found
-    return out
-
-
-def _feeds_relu(graph, users, index: int) -> bool:
-    """Whether node ``index`` reaches a ReLU through additions and scalings only."""
-    from .functions import LeakyReLU, ReLU
-
-    seen = 0
-    while seen < 8:
-        seen += 1
-        after = users.get(index, [])
-        if len(after) != 1:
-            return False
-        node = graph.nodes[after[0][0]]
-        template = node.attr if node.kind in ("map", "scalar") else None
-        if template is not None and isinstance(template, (ReLU, LeakyReLU)):
-            return True
-        if node.kind not in ("add", "scale") and not (node.kind == "scalar" and template.is_Add):
-            return False
-        index = node.index
-    return False
-
-
-def _init_rule(graph, users, node, shape) -> tuple[str, object, object]:
-    """``(rule, fan_in, fan_out)`` with rule in zeros / he / glorot."""
-    uses = users.get(node.index, [])
-    for user, pos, flipped in uses:
-        kind = graph.nodes[user].kind
-        if kind in ("broadcast_rows", "broadcast_cols"):
-            return "zeros", None, None
-        if kind == "matmul" and shape:
-            rows, cols = shape
-            fan_in, fan_out = (rows, cols) if (pos == 1) != flipped else (cols, rows)
-            return ("he" if _feeds_relu(graph, users, user) else "glorot"), fan_in, fan_out
-        if kind == "scalar" and graph.nodes[user].attr.is_Mul:
-            sums = [u for u, _, _ in users.get(user, []) if graph.nodes[u].attr is not None
-                    and graph.nodes[u].kind == "scalar" and graph.nodes[u].attr.is_Add]
-            if sums:
-                fan_in = sum(1 for a in graph.nodes[sums[0]].args
-                             if graph.nodes[a].kind == "scalar" and graph.nodes[a].attr.is_Mul)
-                rule = "he" if _feeds_relu(graph, users, sums[0]) else "glorot"
-                return rule, max(fan_in, 1), 1
-        if kind == "scalar" and graph.nodes[user].attr.is_Add and not shape:
-            return "zeros", None, None
-    fan = shape or (1, 1)
-    return "glorot", fan[0], fan[-1]
-
-
-def _init_plan(d: Derivation, names: dict) -> list[dict]:
-    model, graph = d.model, d.graph
-    users = _users(graph)
-    leaf = {node.attr: node for node in graph.nodes if node.kind == "param"}
-    use_values = bool(model.values) and all(p in model.values for p in model.params)
-    plan = []
-    for p in model.params:
-        shape = model.shape_of(p)
-        entry = {"key": p.name, "shape": _shape_code(shape, names)}
-        if use_values:
-            entry.update(rule="value", value=repr(float(model.values[p])))
-        else:
-            rule, fan_in, fan_out = _init_rule(graph, users, leaf[p], shape)
-            entry.update(rule=rule, fan_in=_dim_code(fan_in, names),
-                         fan_out=_dim_code(fan_out, names))
-        plan.append(entry)
-    return plan
-
-
-def _dim_code(d, names) -> str:
-    if d is None:
-        return "None"
-    d = sp.sympify(d)
-    return names[d] if d.is_Symbol else str(int(d))
-
-
-def _shape_code(shape, names) -> str:
-    dims = [_dim_code(d, names) for d in shape]
-    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
-
-
-# -- data: the batch dimension and random examples -----------------------------
-def _batch_plan(d: Derivation) -> tuple[str | None, list[str]]:
-    """The dimension ``fit`` shuffles along and the data names that have it first."""
-    model = d.model
-    if model.is_scalar:
-        return None, [s.name for s in model.data]
-    for dim in model.dims:
-        batched = [s.name for s in model.data if model.shape_of(s) and model.shape_of(s)[0] == dim]
-        if batched:
-            return dim.name, batched
-    return None, []
-
-
-def _labels(d: Derivation) -> set:
-    """The data matrices that are the labels of a softmax cross-entropy."""
-    nodes = d.graph.nodes
-    return {nodes[n.args[1]].attr for n in nodes
-            if n.kind == "sce" and nodes[n.args[1]].kind == "data"}
-
-
-def _random_data_plan(d: Derivation, names: dict) -> list[dict]:
-    model = d.model
-    labels = _labels(d)
-    plan = []
-    for s in model.data:
-        shape = model.shape_of(s)
-        if model.is_scalar:
-            kind = "samples"
-        elif not shape:
-            kind = "scalar"
-        else:
-            kind = "labels" if s in labels else "normal"
-        plan.append({"key": s.name, "kind": kind, "shape": _shape_code(shape, names),
-                     "classes": _dim_code(shape[1], names) if kind == "labels" else None,
-                     "rows": _dim_code(shape[0], names) if kind == "labels" else None})
-    return plan
