@@ -71,17 +71,34 @@ def _explicit(expr, env: dict):
     return value.doit()
 
 
+def _value(sym, value):
+    try:
+        if isinstance(sym, sp.MatrixSymbol):
+            return sp.ImmutableMatrix(np.atleast_2d(np.asarray(value)).tolist())
+        return sp.Float(value) if isinstance(value, float) else sp.sympify(value)
+    except (TypeError, ValueError, sp.SympifyError) as exc:
+        raise SymbpError(f"the value given for {sym.name} is not a number or matrix.") from exc
+
+
 def step_values(d: Derivation, values: Mapping) -> dict:
     """symbol -> value of every model symbol given and every step (SymPy, exact)."""
+    model = d.model
+    missing = [s.name for s in (*model.params, *model.data) if s not in values]
+    if missing:
+        raise SymbpError(f"values has no number for {', '.join(missing)}; give one for every "
+                         "parameter and data symbol.")
     env = {}
-    for sym, value in values.items():
-        env[sym] = sp.ImmutableMatrix(value) if isinstance(sym, sp.MatrixSymbol) else \
-            sp.Float(value) if isinstance(value, float) else sp.sympify(value)
-    for sym in d.model.symbols:
-        if isinstance(sym, sp.MatrixSymbol) and sym in env:
+    for sym in (*model.params, *model.data):
+        value = values[sym]
+        env[sym] = _value(sym, value)
+        if isinstance(sym, sp.MatrixSymbol):
             for dim, size in zip(sym.shape, env[sym].shape, strict=True):
-                if dim.is_Symbol:
-                    env[dim] = sp.Integer(size)
+                if dim.is_Symbol and env.setdefault(dim, sp.Integer(size)) != size:
+                    raise SymbpError(f"the value of {sym.name} has {size} for {dim}, but another "
+                                     f"value has {env[dim]}.")
+                if not dim.is_Symbol and dim != size:
+                    raise SymbpError(f"the value of {sym.name} has shape {env[sym].shape}, "
+                                     f"but {sym.name} is {sym.shape[0]} x {sym.shape[1]}.")
     for step in d.steps:
         try:
             env[step.symbol] = _explicit(step.expr, env)

@@ -38,6 +38,7 @@ class _Planner:
         self.names = {s: i for s, i in d.identifiers.items()}
         self.steps = self._batched_steps() if self.model.is_scalar else list(d.steps)
         self.by_symbol = {s.symbol: s for s in self.steps}
+        self.params = {p.name: p for p in self.model.params}
         self.taken = {*self.names.values(), *(s.name for s in self.steps)}
         self.batch_size = Namer(self.taken).claim("N") if self.model.is_scalar else None
         self.taken.add(self.batch_size)
@@ -90,20 +91,28 @@ class _Planner:
         return [s for s in self.model.symbols if s in used]
 
     def body(self, targets, returns: str, comments: bool = False) -> Body:
+        """The statements computing ``targets``: each step, its chain-rule comment, and the
+        temporaries the printer lowers softmax into."""
         steps = self.needed(targets)
         printer = CodePrinter(self.names, Namer(self.taken))
         printer.batched, printer.batch_size = getattr(self, "batched", set()), self.batch_size
         lines = []
         for step in steps:
             code = _strip_parens(printer._print(step.expr))
+            if step.role == "gradient" and step.expr.is_number:  # a constant gradient
+                code = f"np.full_like({self.names[self.params[step.of]]}, {code})"
             if printer._not_supported:
                 bad = ", ".join(sorted(str(f) for f in printer._not_supported))
-                raise SymbpError(f"the step {step.name} uses {bad}, which NumPy code cannot print.")
+                raise SymbpError(f"the step {step.name} = {unicode(step.expr)} needs {bad}, which "
+                                 "has no NumPy function; rewrite it with NumPy-supported functions.")
             if comments and step.role in ("adjoint", "gradient"):
                 lines.append("# " + self.chain_comment(step))
             lines += [f"{name} = {c}" for name, c in printer.prelude]
             printer.prelude.clear()
             lines.append(f"{step.name} = {code}")
+        if printer.uses_dtype:
+            params = ", ".join(self.names[p] for p in self.model.params)
+            lines.insert(0, f"dtype = np.result_type({params})")
         return Body(lines, returns)
 
     def chain_comment(self, step: Step) -> str:
@@ -197,14 +206,12 @@ def plan_module(d: Derivation, command: str) -> dict:
 
     p = _Planner(d)
     model = d.model
-    loss_name = str(d.loss) if isinstance(d.loss, (sp.Symbol, sp.MatrixSymbol)) else None
-    loss_code = p.names.get(d.loss, loss_name)
-    scalar_mean = model.is_scalar and bool(model.data)
-    loss_return = f"{loss_code}.sum() / {p.batch_size}" if scalar_mean else loss_code
-    grads = [(par.name, str(d.gradient_symbol(par))) if _has_gradient(d, par) else
-             (par.name, f"np.zeros_like({p.names[par]})") for par in model.params]
-    grad_targets = [d.gradient_symbol(par) for par in model.params if _has_gradient(d, par)]
-    loss_syms = p.symbols_used([d.loss, *grad_targets])
+    grads = {par: d._gradient_symbols.get(par.name) for par in model.params}
+    targets = [g for g in grads.values() if g is not None]
+    loss_reader = _reader(p, p.symbols_used([d.loss, *targets]), "loss", strict=True)
+    loss_code = p.names.get(d.loss, str(d.loss))
+    if model.is_scalar and loss_reader["data"]:  # the mean over the samples
+        loss_code = f"{loss_code}.sum() / {p.batch_size}"
     context = {
         "version": __version__,
         "name": model.name,
@@ -219,10 +226,11 @@ def plan_module(d: Derivation, command: str) -> dict:
                    if s not in model.dims},
         "outputs": list(d.outputs),
         "scalar": model.is_scalar,
-        "loss_reader": _reader(p, loss_syms, "loss", strict=True),
-        "loss_body": p.body([d.loss], loss_return),
-        "grad_body": p.body([d.loss, *grad_targets], loss_return, comments=True),
-        "grads": grads,
+        "loss_reader": loss_reader,
+        "loss_body": p.body([d.loss], loss_code),
+        "grad_body": p.body([d.loss, *targets], loss_code, comments=True),
+        "grads": [(par.name, g.name if g is not None else f"np.zeros_like({p.names[par]})")
+                  for par, g in grads.items()],
         "init": init_plan(d, p.names),
         "init_dims": _dims_in(model, model.params, p.names),
         "data_dims": _dims_in(model, model.data, p.names),
@@ -230,14 +238,17 @@ def plan_module(d: Derivation, command: str) -> dict:
         "random_data": random_data_plan(d, p.names),
     }
     if d.outputs:
-        targets = list(d.outputs.values())
-        out_syms = p.symbols_used(targets)
-        codes = {k: p.names.get(v, str(v)) for k, v in d.outputs.items()}
-        returns = next(iter(codes.values())) if len(codes) == 1 else \
-            "{" + ", ".join(f"{literal(k)}: {c}" for k, c in codes.items()) + "}"
-        context["predict_reader"] = _reader(p, out_syms, "predict", strict=False)
-        context["predict_body"] = p.body(targets, returns)
+        context.update(_predict_plan(p, d))
     return context
+
+
+def _predict_plan(p: _Planner, d: Derivation) -> dict:
+    targets = list(d.outputs.values())
+    codes = {k: p.names.get(v, str(v)) for k, v in d.outputs.items()}
+    returns = next(iter(codes.values())) if len(codes) == 1 else \
+        "{" + ", ".join(f"{literal(k)}: {c}" for k, c in codes.items()) + "}"
+    return {"predict_reader": _reader(p, p.symbols_used(targets), "predict", strict=False),
+            "predict_body": p.body(targets, returns)}
 
 
 def _dims_in(model, symbols, names) -> list[tuple[str, str]]:
@@ -246,9 +257,3 @@ def _dims_in(model, symbols, names) -> list[tuple[str, str]]:
     return [(names[d], d.name) for d in model.dims if d in dims]
 
 
-def _has_gradient(d: Derivation, param) -> bool:
-    try:
-        d.gradient_symbol(param)
-    except KeyError:
-        return False
-    return True

@@ -55,19 +55,22 @@ class CodePrinter(NumPyPrinter):
 
     def __init__(self, names: dict, namer: Namer):
         super().__init__({"fully_qualified_modules": True, "allow_unknown_functions": False,
-                          "order": "none"})
+                          "order": "none", "strict": False})
         self.names = names
         self.namer = namer
         self.prelude: list[tuple[str, str]] = []
         self._lse: dict[str, tuple[str, str, str]] = {}
         self._bound: dict = {}
         self._broadcast_ok = False
+        self.uses_dtype = False  # whether the code reads the variable dtype
         self.batched: set = set()  # per-sample symbols of a scalar model
         self.batch_size: str | None = None  # the identifier bound to N
         self._not_supported: set = set()
         self._number_symbols: set = set()
 
     def _module_format(self, fqn, register=True):
+        if "." in fqn and not fqn.startswith("numpy."):  # math.erf: not vectorised nor imported
+            self._not_supported.add(sp.Symbol(fqn))
         text = super()._module_format(fqn, register)
         return "np." + text[len("numpy."):] if text.startswith("numpy.") else text
 
@@ -86,14 +89,19 @@ class CodePrinter(NumPyPrinter):
     def _print_MatrixSymbol(self, expr):
         return self.names.get(expr, expr.name)
 
+    def _dtype(self) -> str:
+        """The floating type of the parameters, bound as ``dtype`` by the caller."""
+        self.uses_dtype = True
+        return "dtype"
+
     def _print_OneMatrix(self, expr):
-        return "1" if self._broadcast_ok else f"np.ones({self._shape(expr)})"
+        return "1" if self._broadcast_ok else f"np.ones({self._shape(expr)}, dtype={self._dtype()})"
 
     def _print_ZeroMatrix(self, expr):
-        return f"np.zeros({self._shape(expr)})"
+        return f"np.zeros({self._shape(expr)}, dtype={self._dtype()})"
 
     def _print_Identity(self, expr):
-        return f"np.eye({self._print(expr.shape[0])})"
+        return f"np.eye({self._print(expr.shape[0])}, dtype={self._dtype()})"
 
     def _shape(self, expr) -> str:
         return "(" + ", ".join(self._print(d) for d in expr.shape) + ")"
@@ -228,6 +236,9 @@ class CodePrinter(NumPyPrinter):
             a, b = p, q.arg
         else:
             a, b = p, sp.Transpose(q)
+        for ones, other in ((a, b), (b, a)):
+            if isinstance(ones, sp.OneMatrix):  # tr(H^T 1) is the sum of H's entries
+                return f"{self._paren(other, PRECEDENCE['Atom'] - 1)}.sum()"
         if all(isinstance(m, sp.MatrixSymbol) for m in (a, b)):
             return f"np.vdot({self._print(a)}, {self._print(b)})"
         return f"np.sum({self._paren(a)} * {self._paren(b)})"
@@ -240,7 +251,7 @@ class CodePrinter(NumPyPrinter):
 
     def _print_UnitMatrix(self, expr):
         i, j, rows, cols = (self._print(a) for a in expr.args)
-        return f"((np.arange({rows})[:, None] == {i}) & (np.arange({cols}) == {j}))"
+        return f"_unit(({rows}, {cols}), {i}, {j}, {self._dtype()})"
 
     def _print_ElementwiseApplyFunction(self, expr):
         var, body = expr.function.variables[0], expr.function.expr
@@ -252,6 +263,8 @@ class CodePrinter(NumPyPrinter):
             self._broadcast_ok = saved
         if body == var:
             return arg
+        if isinstance(body, sp.Heaviside):  # a 0/1 mask: NumPy keeps the other factor's dtype
+            return self._mask(arg, body)
         old = self._bound.get(var)
         self._bound[var] = arg
         try:
@@ -283,13 +296,22 @@ class CodePrinter(NumPyPrinter):
         return self._fold("np.logaddexp", expr.args)
 
     def _print_Heaviside(self, expr):
+        """The step function, as a number of the parameters' dtype."""
         x = self._paren(expr.args[0], PRECEDENCE["Add"])
         h0 = expr.args[1] if len(expr.args) > 1 else sp.Rational(1, 2)
-        if h0 == 0:
-            return f"({x} > 0)"
-        if h0 == 1:
-            return f"({x} >= 0)"
-        return f"np.heaviside({x}, {self._print(h0)})"
+        if h0 in (0, 1):
+            return f"{self._mask(x, expr)}.astype({self._dtype()})"
+        return f"np.heaviside({x}, {self._print(h0)}).astype({self._dtype()})"
+
+    def _mask(self, x: str, step) -> str:
+        """``(x > 0)`` for ``Heaviside(x, 0)``, ``(x >= 0)`` for ``Heaviside(x, 1)``."""
+        h0 = step.args[1] if len(step.args) > 1 else sp.Rational(1, 2)
+        if h0 not in (0, 1):
+            return f"np.heaviside({x}, {self._print(h0)}).astype({self._dtype()})"
+        return f"({x} {'>' if h0 == 0 else '>='} 0)"
+
+    def _print_Abs(self, expr):
+        return f"np.abs({self._arg(expr)})"
 
     def _print_Max(self, expr):
         return self._fold("np.maximum", expr.args)

@@ -121,7 +121,9 @@ class _Printer:
             mats = [x for x, s in zip(a, e.args, strict=True) if s.is_Matrix]
             return " * ".join([*scalars, " @ ".join(mats)])
         if isinstance(e, sp.MatPow) and not isinstance(e, sp.Inverse):
-            return " @ ".join([a[0]] * int(e.args[1]))
+            k = int(e.args[1])
+            base = a[0] if k > 0 else f"F.inv({a[0]})"
+            return " @ ".join([base] * abs(k))
         if isinstance(e, (sp.Add, sp.MatAdd)):
             return " + ".join(a)
         if isinstance(e, (sp.Mul, sp.HadamardProduct)):

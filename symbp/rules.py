@@ -59,6 +59,7 @@ class Ctx:
     out: sp.Basic  # value of the node
     g: sp.Basic  # upstream adjoint dL/d(out)
     aux: list  # values of the helper forward nodes
+    kinds: tuple = ()  # node kinds of the arguments ("data", "param", "matmul", ...)
 
 
 RULES: dict[str, Callable[[Ctx], tuple]] = {}
@@ -231,9 +232,12 @@ def _log_softmax(c: Ctx):
 
 @rule("sce")
 def _sce(c: Ctx):
+    """Fused ``(P - Y)/n`` for data labels (rows sum to one, the documented domain);
+    ``(P ⊙ (Y 1) 1^T - Y)/n`` when the labels are computed and may not."""
     (z, y), (p,) = c.a, c.aux
-    rows = z.shape[0]
-    return times(c.g / rows, sp.MatAdd(p, _neg(y))), times(-c.g / rows, LogSoftmax(z))
+    rows, cols = z.shape
+    fitted = p if c.kinds[1:] == ("data",) else sp.HadamardProduct(p, _rowsum_broadcast(y, cols))
+    return times(c.g / rows, sp.MatAdd(fitted, _neg(y))), times(-c.g / rows, LogSoftmax(z))
 
 
 def _power_of(factor, var):

@@ -153,6 +153,9 @@ class _Tracer:
     def _plan_trace(self, e):
         g = self.graph
         arg = e.arg
+        if arg.shape[0] != arg.shape[1]:
+            raise SymbpError(f"the trace {_short(e)} is of a {arg.shape[0]} x {arg.shape[1]} "
+                             "matrix; a trace needs a square one.")
         if isinstance(arg, sp.MatMul):
             scalars = [a for a in arg.args if not a.is_Matrix]
             mats = [a for a in arg.args if a.is_Matrix]

@@ -119,7 +119,8 @@ def batch_plan(d: Derivation) -> tuple[str | None, list[str]]:
     model = d.model
     if model.is_scalar:
         return None, [s.name for s in model.data]
-    for dim in model.dims:
+    sizes_params = {d for p in model.params for d in model.shape_of(p)}
+    for dim in (d for d in model.dims if d not in sizes_params):
         batched = [s.name for s in model.data if model.shape_of(s) and model.shape_of(s)[0] == dim]
         if batched:
             return dim.name, batched
