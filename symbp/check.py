@@ -19,8 +19,7 @@ import sympy as sp
 from .codegen import compile_module
 from .derive import derive
 from .errors import SymbpError
-from .functions import SoftmaxCrossEntropy
-from .model import Model, walk
+from .model import Model
 from .reference import reference_function
 from .refops import OPS, finite_differences, relative_error
 
@@ -81,18 +80,13 @@ def concrete_dims(model: Model, dims: Mapping | None, rng) -> dict:
     return out
 
 
-def _labels(model: Model) -> set:
-    return {e.args[1] for e in walk(model.loss)
-            if isinstance(e, SoftmaxCrossEntropy) and isinstance(e.args[1], sp.MatrixSymbol)}
-
-
 def draw_inputs(model: Model, dims: dict, rng, samples: int = 7) -> tuple[dict, dict]:
     """Random float64 ``(params, data)`` dicts keyed by symbol name."""
     def shape(sym):
         return tuple(int(sp.sympify(d).xreplace(dims)) for d in model.shape_of(sym))
 
     params = {p.name: rng.normal(size=shape(p)) for p in model.params}
-    labels = _labels(model)
+    labels = set(model.labels)
     data = {}
     for s in model.data:
         if s in labels:
@@ -139,6 +133,8 @@ def check(model: Model, reference: str = "autograd", dims=None, seed: int = 0,
     Raises ``AssertionError`` naming the worst parameter when a relative
     error exceeds ``rtol`` (1e-6 for autodiff references, 1e-5 for "fd").
     """
+    if not isinstance(model, Model):
+        raise SymbpError(f"check needs a symbp.Model, not a {type(model).__name__}.")
     if reference not in REFERENCES:
         raise SymbpError(f"unknown reference {reference!r}; choose one of {', '.join(REFERENCES)}.")
     rng = np.random.default_rng(seed)

@@ -11,17 +11,15 @@ from pathlib import Path
 import numpy as np
 
 from .check import REFERENCES, check, draw_inputs
-from .codegen import compile_module, emit, guard_output, write_atomic
+from .codegen import MARK, compile_module, emit, guard_output, write_atomic
 from .compare import compare
 from .derive import derive
 from .dot import graph_dot, render_graph
 from .errors import SymbpError
 from .examples import EXAMPLES, regenerate
 from .examples.data import dataset, digits
-from .functions import SoftmaxCrossEntropy
 from .latex import compile_pdf, latex_document
 from .loading import load_model
-from .model import walk
 from .version import __version__
 
 __all__ = ["main"]
@@ -110,7 +108,13 @@ def _plot(history, path: str) -> None:
     ax.set(xlabel="epoch", ylabel="mean training loss", yscale="log",
            title="digits MLP, generated NumPy code")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    try:
+        guard_output(Path(path), force=False)
+    except SymbpError as exc:
+        print(f"(loss curve not saved: {exc} Choose another file with --plot.)")
+        plt.close(fig)
+        return
+    fig.savefig(path, dpi=120, metadata={"Software": MARK})
     plt.close(fig)
     print(f"loss curve saved to {path}")
 
@@ -152,7 +156,7 @@ def _teaching_values(model, force: bool):
         return None
     rng = np.random.default_rng(0)
     params, data = draw_inputs(model, {d: 2 for d in model.dims}, rng, samples=1)
-    labels = {e.args[1].name for e in walk(model.loss) if isinstance(e, SoftmaxCrossEntropy)}
+    labels = {s.name for s in model.labels}
     values = {}
     for sym in (*model.params, *model.data):
         raw = {**params, **data}[sym.name]

@@ -16,6 +16,7 @@ from collections import defaultdict
 
 import sympy as sp
 
+from .errors import SymbpError
 from .graph import Graph, Node, value
 from .ir import Derivation, Step, Term
 from .model import Model
@@ -231,5 +232,8 @@ class _Sweep:
 
 def derive(model: Model) -> Derivation:
     """Derive the backpropagation formulas of ``model`` by the chain rule."""
+    if not isinstance(model, Model):
+        raise SymbpError(f"derive needs a symbp.Model, not a {type(model).__name__}; wrap the "
+                         "loss: sb.derive(sb.Model(loss, params=[...])).")
     graph = trace(model)
     return _Sweep(graph).build(model)

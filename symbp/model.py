@@ -57,9 +57,11 @@ def _short(expr, limit: int = 80) -> str:
 
 def _as_scalar_loss(loss):
     try:
-        loss = sp.sympify(loss)
+        loss = sp.sympify(loss, strict=True)
     except (sp.SympifyError, TypeError) as exc:
         raise SymbpError(f"the loss {loss!r} is not a SymPy expression.") from exc
+    if not isinstance(loss, sp.Basic):
+        raise SymbpError(f"the loss {loss!r} is not a SymPy expression.")
     if getattr(loss, "is_Matrix", False):
         if loss.shape != (1, 1):
             raise SymbpError(
@@ -125,6 +127,8 @@ def _outputs_dict(outputs) -> dict:
 
 
 def _names_dict(names) -> dict:
+    if names is not None and not isinstance(names, Mapping):
+        raise SymbpError("names must be a dict {sub-expression: name}.")
     out = {}
     for expr, name in (names or {}).items():
         if not (isinstance(name, str) and name.isidentifier()):
@@ -195,6 +199,14 @@ class Model:
         """Params, then data, then dimensions."""
         return (*self.params, *self.data, *self.dims)
 
+
+    @property
+    def labels(self) -> tuple:
+        """The data matrices used as the labels of a softmax cross-entropy."""
+        from .functions import SoftmaxCrossEntropy
+
+        found = {e.args[1] for e in walk(self.loss) if isinstance(e, SoftmaxCrossEntropy)}
+        return tuple(s for s in self.data if s in found)
 
     def shape_of(self, sym) -> tuple:
         """``()`` for a scalar symbol, else the matrix shape."""

@@ -146,6 +146,11 @@ class _Printer:
                 for x in a[1:]:
                     code = f"F.{name}({code}, {x})"
                 return code
+        reciprocal = {sp.sec: "cos", sp.csc: "sin", sp.cot: "tan"}.get(type(e))
+        if reciprocal:
+            return f"1 / F.{reciprocal}({a[0]})"
+        if isinstance(e, sp.acot):
+            return f"F.arctan(1 / {a[0]})"
         if isinstance(e, LeakyReLU):
             return f"F.leaky_relu({a[0]}, {a[1]})"
         if isinstance(e, sp.Heaviside):

@@ -15,7 +15,7 @@ from sympy.printing.str import StrPrinter
 from .graph import U
 from .order import negative_coeff, ordered_terms
 
-__all__ = ["UnicodePrinter", "unicode", "matrix_precedence", "ordered_terms", "negative_coeff"]
+__all__ = ["UnicodePrinter", "unicode", "matrix_precedence"]
 
 
 def matrix_precedence(expr) -> int:
@@ -92,13 +92,14 @@ class UnicodePrinter(StrPrinter):
         return " ⊙ ".join(self.parenthesize(a, PRECEDENCE["Mul"]) for a in expr.args)
 
     def _print_HadamardPower(self, expr):
-        return f"{self.parenthesize(expr.base, PRECEDENCE['Pow'])}^∘{self._print(expr.exp)}"
+        exponent = self.parenthesize(expr.exp, PRECEDENCE["Pow"])
+        return f"{self.parenthesize(expr.base, PRECEDENCE['Pow'])}^∘{exponent}"
 
     def _print_Trace(self, expr):
         return f"tr({self._print(expr.arg)})"
 
     def _print_MatrixElement(self, expr):
-        return f"{self.parenthesize(expr.parent, PRECEDENCE['Atom'])}[{expr.i}, {expr.j}]"
+        return f"{self.parenthesize(expr.parent, PRECEDENCE['Atom'], True)}[{expr.i}, {expr.j}]"
 
     def _print_ElementwiseApplyFunction(self, expr):
         var, body = expr.function.variables[0], expr.function.expr
@@ -150,7 +151,7 @@ class UnicodePrinter(StrPrinter):
         return f"CE(softmax({z}), {y})"
 
     def _print_UnitMatrix(self, expr):
-        return f"E_{expr.args[0]}{expr.args[1]}"
+        return f"E_({expr.args[0]},{expr.args[1]})"
 
     def _print_BatchMean(self, expr):
         return f"mean({self._print(expr.args[0])})"

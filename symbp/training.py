@@ -127,16 +127,9 @@ def batch_plan(d: Derivation) -> tuple[str | None, list[str]]:
     return None, []
 
 
-def _labels(d: Derivation) -> set:
-    """The data matrices that are the labels of a softmax cross-entropy."""
-    nodes = d.graph.nodes
-    return {nodes[n.args[1]].attr for n in nodes
-            if n.kind == "sce" and nodes[n.args[1]].kind == "data"}
-
-
 def random_data_plan(d: Derivation, names: dict) -> list[dict]:
     model = d.model
-    labels = _labels(d)
+    labels = set(model.labels)
     plan = []
     for s in model.data:
         shape = model.shape_of(s)

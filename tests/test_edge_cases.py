@@ -81,3 +81,79 @@ def test_fit_does_not_shuffle_a_dimension_that_sizes_a_parameter():
 def test_teaching_values_must_cover_every_input():
     with pytest.raises(sb.SymbpError, match="no number for x"):
         sb.derive(sb.Model((w * x - 1) ** 2, [w])).explain(values={w: 0.5})
+
+
+@pytest.mark.parametrize("fn", [sp.sec, sp.csc, sp.cot, sp.acot])
+def test_more_sympy_functions_check_against_references(fn):
+    assert_matches(sb.Model(fn(w * x + 2), [w]), ["fd", *AUTODIFF])
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: sb.Model(None, [w]), "not a SymPy expression"),
+    (lambda: sb.Model(w * x, [w], names=["a"]), "names must be a dict"),
+    (lambda: sb.derive(w * x), "needs a symbp.Model"),
+    (lambda: sb.check(w * x), "needs a symbp.Model"),
+    (lambda: sb.generate(sb.Model(w * x, [w])), "expected a Derivation"),
+])
+def test_wrong_argument_types_get_a_sentence(call, message):
+    with pytest.raises(sb.SymbpError, match=message):
+        call()
+
+
+def test_emit_onto_a_directory_is_refused(tmp_path):
+    (tmp_path / "net.py").mkdir()
+    with pytest.raises(sb.SymbpError, match="is a directory"):
+        sb.emit(sb.derive(sb.Model(w * x, [w])), tmp_path / "net.py")
+
+
+@pytest.fixture(scope="module")
+def mlp():
+    from symbp.examples import EXAMPLES
+
+    return sb.compile(sb.derive(EXAMPLES["mlp"]()))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"data": [1, 2]}, "dict name -> array"),
+    ({"batch_size": 0}, "positive integer"),
+    ({"data": {"X": np.zeros((0, 4)), "Y": np.zeros((0, 3))}}, "no samples"),
+])
+def test_fit_names_bad_arguments(mlp, kwargs, message):
+    args = {"data": mlp.random_data(rng=0, n=8), **kwargs}
+    data = args.pop("data")
+    with pytest.raises(ValueError, match=message):
+        mlp.fit(mlp.init_params(rng=0), data, verbose=False, **args)
+
+
+def test_ragged_data_names_the_argument(mlp):
+    params = mlp.init_params(rng=0)
+    with pytest.raises(ValueError, match="data entry 'X' is not an array of numbers"):
+        mlp.loss(params, X=[[1.0, 2.0], [3.0]], Y=np.eye(3)[:2])
+
+
+def test_unknown_dimension_name_is_refused(mlp):
+    with pytest.raises(ValueError, match="unknown dimension N"):
+        mlp.random_data(N=5)
+
+
+def test_teaching_text_keeps_compound_exponents_and_products_unambiguous():
+    p = sp.Symbol("p")
+    Z = sp.HadamardProduct(X * W, X * W) + sp.OneMatrix(n, 2)
+    d = sb.derive(sb.Model(sp.Trace(sp.HadamardPower(Z, p).T * sp.OneMatrix(n, 2)), [W, p]))
+    assert "^∘(p - 1)" in str(d)
+    assert r"\mathbb{1}^{\top} \left(" in d.latex()
+    assert str(sb.derive(sb.Model((X * W)[1, 0] ** 2, [W])).forward[0]).startswith("t1 = X[1, 0]")
+
+
+def test_demo_plot_never_overwrites_a_foreign_file(tmp_path, capsys):
+    from symbp.cli import _plot
+
+    pytest.importorskip("matplotlib")
+    target = tmp_path / "curve.png"
+    target.write_bytes(b"my picture")
+    _plot([1.0, 0.5], str(target))
+    assert target.read_bytes() == b"my picture" and "not saved" in capsys.readouterr().out
+    other = tmp_path / "mine.png"
+    _plot([1.0, 0.5], str(other))
+    _plot([1.0, 0.4], str(other))
+    assert other.read_bytes().startswith(b"\x89PNG")
