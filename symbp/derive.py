@@ -21,7 +21,7 @@ from .graph import Graph, Node, value
 from .ir import Derivation, Step, Term
 from .model import Model
 from .naming import Namer, adjoint_name
-from .rules import Ctx, times, transpose, vjp
+from .rules import Ctx, tidy, times, transpose, vjp
 from .tracing import trace
 
 __all__ = ["derive"]
@@ -161,7 +161,7 @@ class _Sweep:
             i = node.index
             if node.is_leaf or node.kind in _INLINE:
                 continue
-            expr = value(node, [self.prov[a] for a in node.args]).xreplace(self.final)
+            expr = tidy(value(node, [self.prov[a] for a in node.args]).xreplace(self.final))
             if i in folded:
                 self.final[self.prov[i]] = expr
                 continue
@@ -178,7 +178,8 @@ class _Sweep:
             node = self.nodes[i]
             if node.kind in _INLINE or (i == self.graph.root and node.kind != "param"):
                 continue
-            terms = [Term(self._user_name(u), t.xreplace(self.final)) for u, t in self.terms[i]]
+            terms = [Term(self._user_name(u), tidy(t.xreplace(self.final)))
+                     for u, t in self.terms[i]]
             if i == self.graph.root:  # the loss is a parameter itself
                 terms = [Term(node.attr.name, sp.Integer(1))]
             expr = _total([t.expr for t in terms])

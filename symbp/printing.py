@@ -17,6 +17,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from .naming import Namer
 from .order import negative_coeff, ordered_terms
+from .rules import transpose
 from .text import matrix_precedence
 
 __all__ = ["CodePrinter", "BatchMean"]
@@ -235,7 +236,7 @@ class CodePrinter(NumPyPrinter):
         elif isinstance(q, sp.Transpose):
             a, b = p, q.arg
         else:
-            a, b = p, sp.Transpose(q)
+            a, b = p, transpose(q)
         for ones, other in ((a, b), (b, a)):
             if isinstance(ones, sp.OneMatrix):  # tr(H^T 1) is the sum of H's entries
                 return f"{self._paren(other, PRECEDENCE['Atom'] - 1)}.sum()"

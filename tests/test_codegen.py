@@ -212,3 +212,19 @@ def test_scalar_model_chain_of_parameter_only_nodes_is_averaged_once():
     _, grads = mod.loss_and_grad({"c1": 0.3}, x1=x)
     expected = np.mean(x) * np.cos(np.sin(0.3)) * np.cos(0.3)
     assert grads["c1"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("loss, params, absent", [
+    (sp.Trace(sp.MatrixSymbol("A", 3, 3) ** 3), ["A"], "np.eye"),
+    (sp.HadamardPower(sp.MatrixSymbol("B", 2, 2), 3), None, "np.ones"),
+])
+def test_identity_and_ones_factors_are_not_printed(loss, params, absent):
+    if params is None:  # sum of entries of B^3 through a ones readout
+        B = sp.MatrixSymbol("B", 2, 2)
+        loss = sp.Trace(sp.OneMatrix(2, 2) * sp.HadamardPower(B, 3))
+        params = [B]
+    else:
+        params = [sp.MatrixSymbol(p, 3, 3) for p in params]
+    source = sb.generate(sb.derive(sb.Model(loss, params)))
+    body = source.split("def loss_and_grad")[1].split("grads = {")[0]
+    assert absent not in body and " 1 * " not in body
