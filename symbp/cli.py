@@ -1,23 +1,24 @@
-"""The ``symbp`` command."""
+"""The ``symbp`` command: derive backpropagation for SymPy networks, explain it, and
+generate and check standalone NumPy training code."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from .check import REFERENCES, check, draw_inputs
-from .codegen import MARK, compile_module, emit, guard_output, write_atomic
+from .codegen import compile_module, emit, guard_output, write_atomic
 from .compare import compare
 from .derive import derive
 from .dot import graph_dot, render_graph
 from .errors import SymbpError
 from .examples import EXAMPLES, regenerate
-from .examples.data import dataset, digits
+from .examples.data import dataset
+from .examples.demo import accuracy, train_digits
 from .latex import compile_pdf, latex_document
 from .loading import load_model
 from .version import __version__
@@ -67,58 +68,6 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def _accuracy(module, params, data) -> float | None:
-    """Share of rows whose most probable class is the label (classifiers only)."""
-    if "probs" not in getattr(module, "OUTPUTS", []) or "Y" not in data:
-        return None
-    probs = module.predict(params, **data)
-    probs = probs["probs"] if isinstance(probs, dict) else probs
-    return float(np.mean(np.argmax(probs, axis=1) == np.argmax(data["Y"], axis=1)))
-
-
-def train_digits(epochs: int = 30, plot: str | None = "digits_loss.png", verbose: bool = True):
-    """Train the digits MLP with its generated ``fit``; returns (history, held-out accuracy)."""
-    train, test = digits()
-    module = compile_module(derive(EXAMPLES["digits_mlp"]()))
-    params = module.init_params(rng=0)
-    start = time.perf_counter()
-    history = module.fit(params, train, epochs=epochs, batch_size=32, optimizer="adam", lr=0.003,
-                         val_data=test, verbose=verbose)
-    seconds = time.perf_counter() - start
-    accuracy = _accuracy(module, params, test)
-    if verbose:
-        print(f"held-out accuracy {accuracy:.1%} on {len(test['X'])} test images "
-              f"after {epochs} epochs in {seconds:.1f} s")
-    if plot:
-        _plot(history, plot)
-    return history, accuracy
-
-
-def _plot(history, path: str) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("(matplotlib is not installed: pip install matplotlib to save the loss curve)")
-        return
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot(range(1, len(history) + 1), history, marker="o", markersize=3)
-    ax.set(xlabel="epoch", ylabel="mean training loss", yscale="log",
-           title="digits MLP, generated NumPy code")
-    fig.tight_layout()
-    try:
-        guard_output(Path(path), force=False)
-    except SymbpError as exc:
-        print(f"(loss curve not saved: {exc} Choose another file with --plot.)")
-        plt.close(fig)
-        return
-    fig.savefig(path, dpi=120, metadata={"Software": MARK})
-    plt.close(fig)
-    print(f"loss curve saved to {path}")
-
-
 def cmd_train(args) -> int:
     model = load_model(args.model)
     module = compile_module(derive(model))
@@ -132,9 +81,9 @@ def cmd_train(args) -> int:
     history = module.fit(params, train, epochs=args.epochs, batch_size=args.batch_size,
                          lr=args.lr, optimizer=args.optimizer, seed=args.seed, val_data=val)
     print(f"loss {history[0]:.4f} -> {history[-1]:.4f}")
-    accuracy = _accuracy(module, params, val if val is not None else train)
-    if accuracy is not None:
-        print(f"accuracy {accuracy:.1%}" + (" (held out)" if val is not None else ""))
+    share = accuracy(module, params, val if val is not None else train)
+    if share is not None:
+        print(f"accuracy {share:.1%}" + (" (held out)" if val is not None else ""))
     return 0
 
 
@@ -237,75 +186,70 @@ def cmd_emit(args) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="symbp", description=__doc__)
-    p.add_argument("--version", action="version", version=f"symbp {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
-    model_help = "a built-in example name (see `symbp list`) or path/to/file.py:attr"
+_MODEL_HELP = "a built-in example name (see `symbp list`) or path/to/file.py:attr"
 
-    s = sub.add_parser("demo", help="derive, show and check every example; train on digits")
+
+def _command(sub, name: str, run, help: str, model: bool = True):
+    s = sub.add_parser(name, help=help)
+    if model:
+        s.add_argument("model", help=_MODEL_HELP)
+    s.set_defaults(run=run)
+    return s
+
+
+def _output(s, help: str) -> None:
+    s.add_argument("-o", "--output", required=True, help=help)
+    s.add_argument("--force", action="store_true", help="overwrite a file symbp did not write")
+
+
+def _code_commands(sub) -> None:
+    s = _command(sub, "demo", cmd_demo, "derive, show and check every example; train on digits",
+                 model=False)
     s.add_argument("--plot", default="digits_loss.png", help="where to save the loss curve PNG")
-    s.set_defaults(run=cmd_demo)
-    sub.add_parser("list", help="list the built-in examples").set_defaults(run=cmd_list)
-
-    s = sub.add_parser("derive", help="print a model's forward and backward steps")
-    s.add_argument("model", help=model_help)
-    s.set_defaults(run=cmd_derive)
-
-    s = sub.add_parser("check", help="compare the generated gradients with references")
-    s.add_argument("model", help=model_help)
+    _command(sub, "list", cmd_list, "list the built-in examples", model=False)
+    _command(sub, "derive", cmd_derive, "print a model's forward and backward steps")
+    s = _command(sub, "check", cmd_check, "compare the generated gradients with references")
     s.add_argument("--reference", nargs="+", default=["autograd"], choices=REFERENCES)
     s.add_argument("--seed", type=int, default=0)
-    s.set_defaults(run=cmd_check)
-
-    s = sub.add_parser("emit", help="write the standalone NumPy module of a model")
-    s.add_argument("model", help=model_help)
-    s.add_argument("-o", "--output", required=True, help="the .py file to write")
+    s = _command(sub, "emit", cmd_emit, "write the standalone NumPy module of a model")
+    _output(s, "the .py file to write")
     s.add_argument("--tests", action="store_true", help="also write test_<name>.py for pytest")
-    s.add_argument("--force", action="store_true", help="overwrite a file symbp did not write")
-    s.set_defaults(run=cmd_emit)
-
-    s = sub.add_parser("train", help="train a model with its generated fit")
-    s.add_argument("model", help=model_help)
+    s = _command(sub, "train", cmd_train, "train a model with its generated fit")
     s.add_argument("--epochs", type=int, default=20)
     s.add_argument("--batch-size", type=int, default=32)
     s.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default="adam")
     s.add_argument("--lr", type=float, default=None, help="learning rate (default per optimizer)")
     s.add_argument("--seed", type=int, default=0)
-    s.set_defaults(run=cmd_train)
+    s = _command(sub, "regenerate", cmd_regenerate, "rewrite generated/ for every built-in example",
+                 model=False)
+    s.add_argument("--directory", default="generated")
+    s.add_argument("--check", action="store_true", help="only list stale files (exit 1 if any)")
 
-    s = sub.add_parser("explain", help="the chain rule step by step")
-    s.add_argument("model", help=model_help)
+
+def _teaching_commands(sub) -> None:
+    s = _command(sub, "explain", cmd_explain, "the chain rule step by step")
     s.add_argument("--lang", choices=["en", "zh"], default="en")
     s.add_argument("--values", action="store_true",
                    help="show the number of every step (the model's example values, else random)")
-    s.set_defaults(run=cmd_explain)
-
-    s = sub.add_parser("latex", help="a LaTeX document of the derivation")
-    s.add_argument("model", help=model_help)
-    s.add_argument("-o", "--output", required=True, help="the .tex file to write")
+    s = _command(sub, "latex", cmd_latex, "a LaTeX document of the derivation")
+    _output(s, "the .tex file to write")
     s.add_argument("--pdf", action="store_true", help="also compile it with pdflatex")
     s.add_argument("--title", default=None)
-    s.add_argument("--force", action="store_true", help="overwrite a file symbp did not write")
-    s.set_defaults(run=cmd_latex)
-
-    s = sub.add_parser("graph", help="a picture of the computational graph (Graphviz)")
-    s.add_argument("model", help=model_help)
-    s.add_argument("-o", "--output", required=True, help="graph.svg, .png, .pdf or .dot")
+    s = _command(sub, "graph", cmd_graph, "a picture of the computational graph (Graphviz)")
+    _output(s, "graph.svg, .png, .pdf or .dot")
     s.add_argument("--values", action="store_true",
                    help="forward values and gradients on the edges")
-    s.add_argument("--force", action="store_true", help="overwrite a file symbp did not write")
-    s.set_defaults(run=cmd_graph)
-
-    s = sub.add_parser("compare", help="operation counts: symbp vs per-parameter sympy.diff")
-    s.add_argument("model", help=model_help)
+    s = _command(sub, "compare", cmd_compare, "operation counts: symbp vs per-parameter sympy.diff")
     s.add_argument("--budget", type=float, default=30.0, help="seconds for sympy.diff")
-    s.set_defaults(run=cmd_compare)
 
-    s = sub.add_parser("regenerate", help="rewrite generated/ for every built-in example")
-    s.add_argument("--directory", default="generated")
-    s.add_argument("--check", action="store_true", help="only list stale files (exit 1 if any)")
-    s.set_defaults(run=cmd_regenerate)
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``symbp`` command."""
+    p = argparse.ArgumentParser(prog="symbp", description=__doc__)
+    p.add_argument("--version", action="version", version=f"symbp {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    _code_commands(sub)
+    _teaching_commands(sub)
     return p
 
 

@@ -21,7 +21,8 @@ from .graph import Graph, Node, value
 from .ir import Derivation, Step, Term
 from .model import Model
 from .naming import Namer, adjoint_name
-from .rules import Ctx, tidy, times, transpose, vjp
+from .rules import Ctx, times, transpose, vjp
+from .simplify import tidy
 from .tracing import trace
 
 __all__ = ["derive"]

@@ -23,9 +23,9 @@ from collections.abc import Sequence
 
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
-from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from .errors import SymbpError
+from .softmax import LogSoftmax, Softmax, SoftmaxCrossEntropy
 
 __all__ = [
     "Sigmoid", "ReLU", "LeakyReLU", "Softplus", "LogSumExp",
@@ -161,88 +161,6 @@ class LogSumExp(sp.Function):
 
     def _latex(self, printer, exp=None):
         return _latex_call(printer, r"\operatorname{logsumexp}", self.args, exp)
-
-
-def _explicit_rows(matrix):
-    rows, cols = matrix.shape
-    return [[matrix[i, j] for j in range(cols)] for i in range(rows)]
-
-
-def _row_softmax(row):
-    exps = [sp.exp(v) for v in row]
-    total = sp.Add(*exps)
-    return [e / total for e in exps]
-
-
-class Softmax(MatrixExpr):
-    """Row-wise softmax of an ``n x k`` matrix expression."""
-
-    def __new__(cls, arg):
-        return super().__new__(cls, sp.sympify(arg))
-
-    @property
-    def shape(self):
-        return self.args[0].shape
-
-    def _entry(self, i, j, **kwargs):
-        arg = self.args[0]
-        return _row_softmax([arg[i, k] for k in range(self.shape[1])])[j]
-
-    def doit(self, **hints):
-        arg = self.args[0].doit(**hints) if hints.get("deep", True) else self.args[0]
-        if isinstance(arg, sp.MatrixBase):
-            return sp.ImmutableMatrix([_row_softmax(r) for r in _explicit_rows(arg)])
-        return Softmax(arg)
-
-    def _latex(self, printer):
-        return _latex_call(printer, r"\operatorname{softmax}", self.args)
-
-
-class LogSoftmax(MatrixExpr):
-    """Row-wise ``log(softmax(Z))``, computed stably."""
-
-    def __new__(cls, arg):
-        return super().__new__(cls, sp.sympify(arg))
-
-    @property
-    def shape(self):
-        return self.args[0].shape
-
-    def _entry(self, i, j, **kwargs):
-        arg = self.args[0]
-        return sp.log(_row_softmax([arg[i, k] for k in range(self.shape[1])])[j])
-
-    def doit(self, **hints):
-        arg = self.args[0].doit(**hints) if hints.get("deep", True) else self.args[0]
-        if isinstance(arg, sp.MatrixBase):
-            rows = [[sp.log(p) for p in _row_softmax(r)] for r in _explicit_rows(arg)]
-            return sp.ImmutableMatrix(rows)
-        return LogSoftmax(arg)
-
-    def _latex(self, printer):
-        return _latex_call(printer, r"\log\operatorname{softmax}", self.args)
-
-
-class SoftmaxCrossEntropy(sp.Expr):
-    """Mean over rows of ``-sum_j Y_ij log softmax(Z)_ij`` (a scalar)."""
-
-    is_commutative = True
-
-    def __new__(cls, logits, labels):
-        return super().__new__(cls, sp.sympify(logits), sp.sympify(labels))
-
-    def doit(self, **hints):
-        z, y = (a.doit(**hints) for a in self.args)
-        if isinstance(z, sp.MatrixBase) and isinstance(y, sp.MatrixBase):
-            total = 0
-            for zr, yr in zip(_explicit_rows(z), _explicit_rows(y), strict=True):
-                total += sum(-yv * sp.log(p) for p, yv in zip(_row_softmax(zr), yr, strict=True))
-            return total / z.shape[0]
-        return _hashed(SoftmaxCrossEntropy(z, y))
-
-    def _latex(self, printer, exp=None):
-        z, y = (printer._print(a) for a in self.args)
-        return rf"\operatorname{{CE}}\left(\operatorname{{softmax}}\left({z}\right), {y}\right)"
 
 
 def _elementwise(cls, x, *extra):

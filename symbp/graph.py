@@ -254,44 +254,35 @@ def _is_symmetric_const(expr) -> bool:
         and isinstance(expr, (OneMatrix, ZeroMatrix)))
 
 
+def _map(node, a):
+    subs = {placeholder(k): v for k, v in enumerate(a[1:])}
+    return ElementwiseApplyFunction(sp.Lambda(U, node.attr.xreplace(subs)), a[0])
+
+
+_VALUES = {
+    "matmul": lambda node, a: sp.MatMul(*a),
+    "add": lambda node, a: sp.MatAdd(*a) if node.shape else sp.Add(*a),
+    "hadamard": lambda node, a: sp.HadamardProduct(*a),
+    "hpow": lambda node, a: sp.HadamardPower(*a),
+    "scale": lambda node, a: sp.MatMul(*a),
+    "broadcast_rows": lambda node, a: sp.MatMul(OneMatrix(node.attr, 1), a[0]),
+    "broadcast_cols": lambda node, a: sp.MatMul(a[0], OneMatrix(1, node.attr)),
+    "colsum": lambda node, a: sp.MatMul(OneMatrix(1, a[0].shape[0]), a[0]),
+    "rowsum": lambda node, a: sp.MatMul(a[0], OneMatrix(a[0].shape[1], 1)),
+    "trace": lambda node, a: sp.Trace(a[0]),
+    "inverse": lambda node, a: sp.Inverse(a[0]),
+    "frobenius": lambda node, a: sp.Trace(sp.MatMul(*a)),
+    "element": lambda node, a: MatrixElement(a[0], *node.attr),
+    "map": _map,
+    "scalar": lambda node, a: node.attr.xreplace({placeholder(k): v for k, v in enumerate(a)}),
+    "softmax": lambda node, a: Softmax(a[0]),
+    "log_softmax": lambda node, a: LogSoftmax(a[0]),
+    "sce": lambda node, a: SoftmaxCrossEntropy(*a),
+}
+
+
 def value(node: Node, a: list) -> sp.Basic:
     """The SymPy expression node ``node`` computes from argument values ``a``."""
-    kind = node.kind
-    if kind == "matmul":
-        return sp.MatMul(*a)
-    if kind == "add":
-        return sp.MatAdd(*a) if node.shape else sp.Add(*a)
-    if kind == "hadamard":
-        return sp.HadamardProduct(*a)
-    if kind == "hpow":
-        return sp.HadamardPower(*a)
-    if kind == "scale":
-        return sp.MatMul(*a)
-    if kind == "broadcast_rows":
-        return sp.MatMul(OneMatrix(node.attr, 1), a[0])
-    if kind == "broadcast_cols":
-        return sp.MatMul(a[0], OneMatrix(1, node.attr))
-    if kind == "colsum":
-        return sp.MatMul(OneMatrix(1, a[0].shape[0]), a[0])
-    if kind == "rowsum":
-        return sp.MatMul(a[0], OneMatrix(a[0].shape[1], 1))
-    if kind == "trace":
-        return sp.Trace(a[0])
-    if kind == "inverse":
-        return sp.Inverse(a[0])
-    if kind == "frobenius":
-        return sp.Trace(sp.MatMul(*a))
-    if kind == "element":
-        return MatrixElement(a[0], *node.attr)
-    if kind == "map":
-        subs = {placeholder(k): v for k, v in enumerate(a[1:])}
-        return ElementwiseApplyFunction(sp.Lambda(U, node.attr.xreplace(subs)), a[0])
-    if kind == "scalar":
-        return node.attr.xreplace({placeholder(k): v for k, v in enumerate(a)})
-    if kind == "softmax":
-        return Softmax(a[0])
-    if kind == "log_softmax":
-        return LogSoftmax(a[0])
-    if kind == "sce":
-        return SoftmaxCrossEntropy(*a)
-    raise SymbpError(f"no forward value for the node kind {kind!r}.")
+    if node.kind not in _VALUES:
+        raise SymbpError(f"no forward value for the node kind {node.kind!r}.")
+    return _VALUES[node.kind](node, a)

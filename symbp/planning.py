@@ -143,57 +143,53 @@ def _shape_text(shape, names) -> str:
     return f"({inner})"
 
 
+def _matrix_checks(sym, names: dict, bound: dict) -> list[str]:
+    """Check a matrix argument's shape, binding the dimensions it is the first to show."""
+    ident, shape = names[sym], tuple(sym.shape)
+    expected = _shape_text(shape, names)
+    checks = []
+    free = [(k, d) for k, d in enumerate(shape) if d.is_Symbol and d not in bound]
+    if free:
+        checks += [f"if {ident}.ndim != 2:",
+                   f"    _bad_shape({literal(sym.name)}, {ident}, {literal(expected)})"]
+        for k, d in free:
+            checks.append(f"{names[d]} = {ident}.shape[{k}]")
+            bound[d] = sym
+    origin = ", ".join(f"{names[d]} = {{{names[d]}}} from {names[bound[d]]}"
+                       for d in dict.fromkeys(d for d in shape if d.is_Symbol) if bound[d] != sym)
+    tup = "(" + ", ".join(names[d] if d.is_Symbol else str(d) for d in shape) + ")"
+    message = expected + (f" with {origin}" if origin else "")
+    return checks + [f"if {ident}.shape != {tup}:",
+                     f"    _bad_shape({literal(sym.name)}, {ident}, "
+                     f"{'f' if origin else ''}{literal(message)})"]
+
+
 def _reader(planner: _Planner, symbols: list, fn: str, strict: bool) -> dict:
     """The straight-line argument checks of one ``_inputs_*`` function."""
-    model = planner.model
-    names = planner.names
+    model, names = planner.model, planner.names
     roles = {**dict.fromkeys(model.params, "param"), **dict.fromkeys(model.data, "data"),
              **dict.fromkeys(model.dims, "dim")}
     params, data, dims = ([s for s in symbols if roles[s] == role] for role in ("param", "data", "dim"))
     bound: dict = {}
     checks: list[str] = []
     for sym in (*params, *data):
-        ident = names[sym]
-        expected = _shape_text(model.shape_of(sym), names)
-        if not isinstance(sym, sp.MatrixSymbol):
-            if model.is_scalar and roles[sym] == "data":
-                continue
-            checks += [f"if {ident}.ndim != 0:",
-                       f"    _bad_shape({literal(sym.name)}, {ident}, \"()\")"]
-            continue
-        free = [(k, d) for k, d in enumerate(sym.shape) if d.is_Symbol and d not in bound]
-        if free:
-            checks += [f"if {ident}.ndim != 2:",
-                       f"    _bad_shape({literal(sym.name)}, {ident}, {literal(expected)})"]
-            for k, d in free:
-                checks.append(f"{names[d]} = {ident}.shape[{k}]")
-                bound[d] = sym
-        dims_in = [d for d in sym.shape if d.is_Symbol]
-        origin = ", ".join(f"{names[d]} = {{{names[d]}}} from {names[bound[d]]}"
-                           for d in dict.fromkeys(dims_in) if bound[d] != sym)
-        tup = "(" + ", ".join(names[d] if d.is_Symbol else str(d) for d in sym.shape) + ")"
-        message = expected + (f" with {origin}" if origin else "")
-        fmt = "f" if origin else ""
-        checks += [f"if {ident}.shape != {tup}:",
-                   f"    _bad_shape({literal(sym.name)}, {ident}, {fmt}{literal(message)})"]
-    for d in dims:
-        if d not in bound:
-            raise SymbpError(f"the dimension {d} is not the size of any input of {fn}.")
+        if isinstance(sym, sp.MatrixSymbol):
+            checks += _matrix_checks(sym, names, bound)
+        elif not (model.is_scalar and roles[sym] == "data"):  # per-sample data: see _batch
+            checks += [f"if {names[sym]}.ndim != 0:",
+                       f"    _bad_shape({literal(sym.name)}, {names[sym]}, \"()\")"]
+    unbound = [d for d in dims if d not in bound]
+    if unbound:
+        raise SymbpError(f"the dimension {unbound[0]} is not the size of any input of {fn}.")
     batch = model.is_scalar and bool(data)
     if batch:
         targets = _unpack([names[s] for s in data])
         pairs = _unpack([f"({literal(s.name)}, {names[s]})" for s in data])
         checks.insert(0, f"{planner.batch_size}, ({targets}) = _batch(({pairs}))")
-    return {
-        "name": fn,
-        "params": [(names[s], s.name) for s in params],
-        "data": [(names[s], s.name) for s in data],
-        "dims": [names[d] for d in dims],
-        "checks": checks,
-        "strict": strict,
-        "unpack": _unpack([names[s] for s in (*params, *data)] + [names[d] for d in dims]
-                          + ([planner.batch_size] if batch else [])),
-    }
+    idents = [names[s] for s in (*params, *data, *dims)] + ([planner.batch_size] if batch else [])
+    return {"name": fn, "params": [(names[s], s.name) for s in params],
+            "data": [(names[s], s.name) for s in data], "dims": [names[d] for d in dims],
+            "checks": checks, "strict": strict, "unpack": _unpack(idents)}
 
 
 def _unpack(idents: list[str]) -> str:

@@ -15,6 +15,7 @@ from sympy.matrices.expressions.special import OneMatrix
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
+from .lowering import VocabularyLowering
 from .naming import Namer
 from .order import negative_coeff, ordered_terms
 from .rules import transpose
@@ -46,7 +47,7 @@ def _is_broadcast(m) -> bool:
     return False
 
 
-class CodePrinter(NumPyPrinter):
+class CodePrinter(VocabularyLowering, NumPyPrinter):
     """Prints derivation expressions as NumPy code for one function body.
 
     ``names`` maps model symbols to identifiers (steps print as their name);
@@ -275,95 +276,6 @@ class CodePrinter(NumPyPrinter):
                 del self._bound[var]
             else:
                 self._bound[var] = old
-
-    # -- vocabulary ----------------------------------------------------------
-    def _arg(self, expr) -> str:
-        return self._print(expr.args[0])
-
-    def _print_Sigmoid(self, expr):
-        return f"(0.5 + 0.5 * np.tanh(0.5 * {self._paren(expr.args[0])}))"
-
-    def _print_ReLU(self, expr):
-        return f"np.maximum({self._arg(expr)}, 0)"
-
-    def _print_LeakyReLU(self, expr):
-        x, alpha = expr.args
-        return f"np.where({self._print(x)} > 0, {self._print(x)}, {self._paren(alpha)} * {self._paren(x)})"
-
-    def _print_Softplus(self, expr):
-        return f"np.logaddexp(0, {self._arg(expr)})"
-
-    def _print_LogSumExp(self, expr):
-        return self._fold("np.logaddexp", expr.args)
-
-    def _print_Heaviside(self, expr):
-        """The step function, as a number of the parameters' dtype."""
-        x = self._paren(expr.args[0], PRECEDENCE["Add"])
-        h0 = expr.args[1] if len(expr.args) > 1 else sp.Rational(1, 2)
-        if h0 in (0, 1):
-            return f"{self._mask(x, expr)}.astype({self._dtype()})"
-        return f"np.heaviside({x}, {self._print(h0)}).astype({self._dtype()})"
-
-    def _mask(self, x: str, step) -> str:
-        """``(x > 0)`` for ``Heaviside(x, 0)``, ``(x >= 0)`` for ``Heaviside(x, 1)``."""
-        h0 = step.args[1] if len(step.args) > 1 else sp.Rational(1, 2)
-        if h0 not in (0, 1):
-            return f"np.heaviside({x}, {self._print(h0)}).astype({self._dtype()})"
-        return f"({x} {'>' if h0 == 0 else '>='} 0)"
-
-    def _print_Abs(self, expr):
-        return f"np.abs({self._arg(expr)})"
-
-    def _print_Max(self, expr):
-        return self._fold("np.maximum", expr.args)
-
-    def _print_Min(self, expr):
-        return self._fold("np.minimum", expr.args)
-
-    def _fold(self, fn: str, args) -> str:
-        code = self._print(args[0])
-        for a in args[1:]:
-            code = f"{fn}({code}, {self._print(a)})"
-        return code
-
-    def _print_BatchMean(self, expr):
-        """The mean over samples; of a product of two per-sample arrays, a dot product."""
-        factors = sp.Mul.make_args(expr.args[0])
-        per_sample = [f for f in factors if f.free_symbols & self.batched]
-        if not self.batch_size:
-            return f"np.mean({self._arg(expr)})"
-        if len(per_sample) < 2:  # ndarray.sum is three times faster than np.mean here
-            return f"{self._paren(expr.args[0], PRECEDENCE['Atom'] - 1)}.sum() / {self.batch_size}"
-        rest = sp.Mul(*[f for f in factors if f is not per_sample[0]])
-        return f"np.dot({self._print(per_sample[0])}, {self._print(rest)}) / {self.batch_size}"
-
-    def _print_Softmax(self, expr):
-        _, exps, sums = self._row_parts(expr.args[0])
-        return f"({exps} / {sums})"
-
-    def _print_LogSoftmax(self, expr):
-        shift, _, sums = self._row_parts(expr.args[0])
-        return f"({shift} - np.log({sums}))"
-
-    def _print_SoftmaxCrossEntropy(self, expr):
-        z, y = expr.args
-        shift, _, sums = self._row_parts(z)
-        rows = self._paren(z.shape[0])
-        return f"(-np.sum({self._paren(y)} * ({shift} - np.log({sums}))) / {rows})"
-
-    def _row_parts(self, z) -> tuple[str, str, str]:
-        """Emit (once) ``shift = Z - rowmax``, ``exp(shift)``, its row sums."""
-        code = self._print(z)
-        if code not in self._lse:
-            base = code if code.isidentifier() else "Z"
-            shift, exps, sums = (self.namer.claim(f"{base}_{s}") for s in ("shift", "exp", "sum"))
-            self.prelude += [
-                (shift, f"{self._paren(z)} - {self._paren(z)}.max(axis=1, keepdims=True)"),
-                (exps, f"np.exp({shift})"),
-                (sums, f"{exps}.sum(axis=1, keepdims=True)"),
-            ]
-            self._lse[code] = (shift, exps, sums)
-        return self._lse[code]
 
 
 def _is_reciprocal(m) -> bool:

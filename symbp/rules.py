@@ -29,7 +29,7 @@ from .functions import LeakyReLU, LogSoftmax, ReLU
 from .graph import Node, U, placeholder
 from .model import _short
 
-__all__ = ["Ctx", "RULES", "vjp", "UnitMatrix", "transpose", "times", "local_derivative", "tidy"]
+__all__ = ["Ctx", "RULES", "vjp", "UnitMatrix", "transpose", "times", "local_derivative"]
 
 
 class UnitMatrix(MatrixExpr):
@@ -298,34 +298,6 @@ def local_derivative(node: Node, template, var, subs):
 
 
 _V = sp.Symbol("_symbp_v", real=True)
-
-
-def _tidy_node(e):
-    if isinstance(e, sp.MatMul):
-        coeff, mats = e.as_coeff_matrices()
-        if len(mats) > 1 and all(isinstance(m, OneMatrix) for m in mats):  # 1 1^T is all ones
-            inner = sp.Mul(*(m.shape[1] for m in mats[:-1]))
-            return times(coeff * inner, OneMatrix(mats[0].shape[0], mats[-1].shape[1]))
-        kept = [m for m in mats if not isinstance(m, sp.Identity)] or mats[:1]
-        return e if len(kept) == len(mats) else times(coeff, kept[0] if len(kept) == 1
-                                                           else sp.MatMul(*kept))
-    if isinstance(e, sp.Transpose):
-        return transpose(e.arg)
-    shapes = zip(*(a.shape for a in e.args), strict=True)
-    full = tuple(next((d for d in dims if d != 1), 1) for dims in shapes)
-    kept = [a for a in e.args if not isinstance(a, OneMatrix)]
-    if len(kept) == len(e.args) or not any(a.shape == full for a in kept):
-        return e
-    return kept[0] if len(kept) == 1 else sp.HadamardProduct(*kept)
-
-
-def tidy(expr):
-    """``expr`` without identity factors in products (``I A``) and all-ones factors in
-    Hadamard products (``1 ⊙ A``): what an adjoint of 1 or I leaves after substitution."""
-    def untidy(e):
-        return isinstance(e, (sp.MatMul, sp.HadamardProduct)) or (
-            isinstance(e, sp.Transpose) and isinstance(e.arg, (OneMatrix, sp.Identity)))
-    return expr.replace(untidy, _tidy_node)
 
 
 def vjp(ctx: Ctx) -> tuple:

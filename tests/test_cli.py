@@ -85,11 +85,11 @@ def test_regenerate_check_lists_stale_files(tmp_path, capsys):
 
 
 def test_demo_without_scikit_learn_says_how_to_install(monkeypatch, capsys):
-    import symbp.cli as cli
+    import symbp.examples.demo as demo
 
     def no_sklearn(*args, **kwargs):
-        raise cli.SymbpError("the digits need scikit-learn: pip install 'symbp[digits]'.")
-    monkeypatch.setattr(cli, "digits", no_sklearn)
+        raise demo.SymbpError("the digits need scikit-learn: pip install 'symbp[digits]'.")
+    monkeypatch.setattr(demo, "digits", no_sklearn)
     assert main(["demo", "--plot", ""]) == 0
     out = capsys.readouterr().out
     assert "skipped: the digits need scikit-learn" in out

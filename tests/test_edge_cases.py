@@ -146,7 +146,7 @@ def test_teaching_text_keeps_compound_exponents_and_products_unambiguous():
 
 
 def test_demo_plot_never_overwrites_a_foreign_file(tmp_path, capsys):
-    from symbp.cli import _plot
+    from symbp.examples.demo import plot_history as _plot
 
     pytest.importorskip("matplotlib")
     target = tmp_path / "curve.png"

@@ -131,7 +131,7 @@ def test_fit_reports_disagreeing_batch_lengths(modules):
 
 def test_digits_reach_95_percent_held_out():
     pytest.importorskip("sklearn")
-    from symbp.cli import train_digits
+    from symbp.examples.demo import train_digits
 
     _, accuracy = train_digits(plot=None, verbose=False)
     assert accuracy >= 0.95
