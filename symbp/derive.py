@@ -106,11 +106,21 @@ class _Sweep:
                     self.terms[arg].append((i, contribution))
 
     # -- pass 2: folding decisions -----------------------------------------
-    def folded(self) -> set[int]:
-        read = set()
+    def scan(self) -> tuple[set, dict[int, int]]:
+        """The forward symbols the contributions read, and how often each adjoint is used."""
+        adjoint = {s: i for i, s in self.adj.items() if isinstance(s, (sp.Symbol, sp.MatrixSymbol))}
+        read: set = set()
+        uses: dict[int, int] = defaultdict(int)
         for terms in self.terms.values():
             for _, t in terms:
-                read |= t.free_symbols
+                symbols = t.free_symbols
+                read |= symbols
+                for s in symbols & adjoint.keys():
+                    uses[adjoint[s]] += 1
+        return read, uses
+
+    def folded(self, read: set) -> set[int]:
+        """Nodes written into their only user (see the module docstring)."""
         keep = {self.graph.root, *self.graph.outputs.values(), *self.graph.names}
         out = set()
         for node in self.nodes:
@@ -124,16 +134,6 @@ class _Sweep:
                 out.add(i)
         return out
 
-    def adjoint_uses(self) -> dict[int, int]:
-        uses: dict[int, int] = defaultdict(int)
-        index = {s: i for i, s in self.adj.items() if isinstance(s, (sp.Symbol, sp.MatrixSymbol))}
-        for terms in self.terms.values():
-            for _, t in terms:
-                for s in t.free_symbols:
-                    if s in index:
-                        uses[index[s]] += 1
-        return uses
-
     # -- pass 3: final steps -----------------------------------------------
     def build(self, model: Model) -> Derivation:
         self.provisional()
@@ -142,9 +142,10 @@ class _Sweep:
         self.identifiers = {sym: self.namer.claim(sym.name) for sym in model.symbols}
         self.final: dict = {}  # provisional symbol -> final symbol or folded expression
         self.names: dict[int, str] = {}  # node -> step name
-        folded = self.folded()
+        read, uses = self.scan()
+        folded = self.folded(read)
         forward = self.forward_steps(folded)
-        backward = self.backward_steps(folded, self.adjoint_uses())
+        backward = self.backward_steps(folded, uses)
         gradients = {self.nodes[s.node].attr: s.expr for s in backward if s.role == "gradient"}
         for p in model.params:
             if p not in gradients:

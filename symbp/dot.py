@@ -22,7 +22,7 @@ import sympy as sp
 
 from .codegen import MARK, file_mode
 from .errors import SymbpError
-from .explain import format_value, step_values
+from .explain import evaluate_at, format_value, step_values
 from .ir import Derivation
 from .text import unicode
 
@@ -92,8 +92,8 @@ def _edge_label(env, sym, gradient) -> str:
     bottom = ""
     if gradient is not None:
         try:
-            value = gradient.xreplace(env).doit() if gradient.free_symbols else gradient
-            bottom = f'<br/><font color="{_GRADIENT}">{html.escape(format_value(value))}</font>'
+            value = format_value(evaluate_at(gradient, env))
+            bottom = f'<br/><font color="{_GRADIENT}">{html.escape(value)}</font>'
         except (TypeError, ValueError, AttributeError):
             bottom = ""
     return f" [label=<{top}{bottom}>]"

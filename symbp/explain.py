@@ -18,7 +18,7 @@ from .errors import SymbpError
 from .ir import Derivation, Step
 from .text import unicode
 
-__all__ = ["explain", "step_values", "format_value", "TEXT"]
+__all__ = ["explain", "step_values", "evaluate_at", "format_value", "TEXT"]
 
 TEXT = {
     "en": {
@@ -62,7 +62,8 @@ def format_value(value) -> str:
     return f"{number.real:.6g}" if number.imag == 0 else f"{number:.6g}"
 
 
-def _explicit(expr, env: dict):
+def evaluate_at(expr, env: dict):
+    """The value of ``expr`` with the symbols of ``env`` substituted (explicit matrices)."""
     value = expr.xreplace(env)
     if getattr(value, "is_Matrix", False):
         value = value.replace(lambda e: isinstance(e, sp.OneMatrix),
@@ -101,7 +102,7 @@ def step_values(d: Derivation, values: Mapping) -> dict:
                                      f"but {sym.name} is {sym.shape[0]} x {sym.shape[1]}.")
     for step in d.steps:
         try:
-            env[step.symbol] = _explicit(step.expr, env)
+            env[step.symbol] = evaluate_at(step.expr, env)
         except (TypeError, ValueError, AttributeError) as exc:
             raise SymbpError(f"cannot evaluate the step {step.name} at the given values: "
                              f"{exc}.") from exc

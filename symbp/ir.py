@@ -76,10 +76,11 @@ class Derivation:
 
     def gradient_symbol(self, param) -> sp.Basic:
         """The symbol (``W1_bar``) holding the gradient of ``param`` (KeyError if none)."""
-        return self._gradient_symbols[param.name]
+        return self.gradient_symbols[param.name]
 
     @cached_property
-    def _gradient_symbols(self) -> dict:
+    def gradient_symbols(self) -> dict:
+        """param name -> the symbol holding its gradient (params with a gradient step)."""
         return {s.of: s.symbol for s in self.backward if s.role == "gradient"}
 
     def inline(self, expr) -> sp.Basic:

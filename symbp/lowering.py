@@ -69,11 +69,8 @@ class VocabularyLowering:
 
     def _print_Heaviside(self, expr):
         """The step function, as a number of the parameters' dtype."""
-        x = self._paren(expr.args[0], PRECEDENCE["Add"])
-        h0 = expr.args[1] if len(expr.args) > 1 else sp.Rational(1, 2)
-        if h0 in (0, 1):
-            return f"{self._mask(x, expr)}.astype({self._dtype()})"
-        return f"np.heaviside({x}, {self._print(h0)}).astype({self._dtype()})"
+        mask = self._mask(self._paren(expr.args[0], PRECEDENCE["Add"]), expr)
+        return mask if mask.startswith("np.") else f"{mask}.astype({self._dtype()})"
 
     def _mask(self, x: str, step) -> str:
         """``(x > 0)`` for ``Heaviside(x, 0)``, ``(x >= 0)`` for ``Heaviside(x, 1)``."""

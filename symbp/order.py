@@ -20,11 +20,12 @@ def negative_coeff(term) -> bool:
 
 
 def is_broadcast(term) -> bool:
-    """True for ``1 b`` (a row broadcast over rows) or ``a 1^T``."""
+    """True for ``1 b`` (a row repeated down the rows) or ``a 1^T`` (a column across)."""
     if not isinstance(term, sp.MatMul):
         return False
     _, mats = term.as_coeff_matrices()
-    return len(mats) >= 2 and (isinstance(mats[0], sp.OneMatrix) or isinstance(mats[-1], sp.OneMatrix))
+    return len(mats) >= 2 and ((isinstance(mats[0], sp.OneMatrix) and mats[0].shape[1] == 1)
+                               or (isinstance(mats[-1], sp.OneMatrix) and mats[-1].shape[0] == 1))
 
 
 def ordered_terms(expr) -> list:

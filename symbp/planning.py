@@ -49,10 +49,13 @@ class _Planner:
     def _batched_steps(self) -> list[Step]:
         """Scalar models: per-sample steps; a parameter-side adjoint averages its terms."""
         batched = set(self.model.data)
+        reach = [False] * len(self.d.graph.nodes)  # nodes that depend on data (per sample)
+        for node in self.d.graph.nodes:
+            reach[node.index] = node.kind == "data" or any(reach[a] for a in node.args)
         out = []
         for step in self.d.steps:
             expr = step.expr
-            if step.role in ("adjoint", "gradient") and not self._node_batched(step.node):
+            if step.role in ("adjoint", "gradient") and not reach[step.node]:
                 expr = sp.Add(*[BatchMean(t.expr) if t.expr.free_symbols & batched else t.expr
                                 for t in step.terms])  # a mean over samples: not per-sample
             elif expr.free_symbols & batched:
@@ -61,15 +64,6 @@ class _Planner:
                             step.terms, step.of))
         self.batched = batched
         return out
-
-    def _node_batched(self, index: int) -> bool:
-        graph = self.d.graph
-        needs = getattr(self, "_data_reach", None)
-        if needs is None:
-            needs = self._data_reach = [False] * len(graph.nodes)
-            for node in graph.nodes:
-                needs[node.index] = node.kind == "data" or any(needs[a] for a in node.args)
-        return needs[index]
 
     # -- dependency closure ----------------------------------------------------
     def needed(self, targets) -> list[Step]:
@@ -202,7 +196,7 @@ def plan_module(d: Derivation, command: str) -> dict:
 
     p = _Planner(d)
     model = d.model
-    grads = {par: d._gradient_symbols.get(par.name) for par in model.params}
+    grads = {par: d.gradient_symbols.get(par.name) for par in model.params}
     targets = [g for g in grads.values() if g is not None]
     loss_reader = _reader(p, p.symbols_used([d.loss, *targets]), "loss", strict=True)
     loss_code = p.names.get(d.loss, str(d.loss))

@@ -17,7 +17,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from .lowering import VocabularyLowering
 from .naming import Namer
-from .order import negative_coeff, ordered_terms
+from .order import is_broadcast, negative_coeff, ordered_terms
 from .rules import transpose
 from .text import matrix_precedence
 
@@ -39,12 +39,7 @@ def _is_ones(m, rows=None, cols=None) -> bool:
 
 def _is_broadcast(m) -> bool:
     """True for the forms printed as a smaller array that NumPy broadcasts."""
-    if isinstance(m, OneMatrix):
-        return True
-    if isinstance(m, sp.MatMul):
-        _, mats = m.as_coeff_matrices()
-        return len(mats) >= 2 and (_is_ones(mats[0], cols=1) or _is_ones(mats[-1], rows=1))
-    return False
+    return isinstance(m, OneMatrix) or is_broadcast(m)
 
 
 class CodePrinter(VocabularyLowering, NumPyPrinter):

@@ -29,53 +29,45 @@ def _row_softmax(row):
     return [e / total for e in exps]
 
 
-class Softmax(MatrixExpr):
+class _RowWise(MatrixExpr):
+    """A row-wise function of an ``n x k`` matrix; ``_row`` maps one explicit row."""
+
+    _row = staticmethod(lambda row: row)
+    _name = ""
+
+    def __new__(cls, arg):
+        return super().__new__(cls, sp.sympify(arg))
+
+    @property
+    def shape(self):
+        return self.args[0].shape
+
+    def _entry(self, i, j, **kwargs):
+        arg = self.args[0]
+        return self._row([arg[i, k] for k in range(self.shape[1])])[j]
+
+    def doit(self, **hints):
+        arg = self.args[0].doit(**hints) if hints.get("deep", True) else self.args[0]
+        if isinstance(arg, sp.MatrixBase):
+            return sp.ImmutableMatrix([self._row(r) for r in _explicit_rows(arg)])
+        return type(self)(arg)
+
+    def _latex(self, printer):
+        return _latex_call(printer, self._name, self.args)
+
+
+class Softmax(_RowWise):
     """Row-wise softmax of an ``n x k`` matrix expression."""
 
-    def __new__(cls, arg):
-        return super().__new__(cls, sp.sympify(arg))
-
-    @property
-    def shape(self):
-        return self.args[0].shape
-
-    def _entry(self, i, j, **kwargs):
-        arg = self.args[0]
-        return _row_softmax([arg[i, k] for k in range(self.shape[1])])[j]
-
-    def doit(self, **hints):
-        arg = self.args[0].doit(**hints) if hints.get("deep", True) else self.args[0]
-        if isinstance(arg, sp.MatrixBase):
-            return sp.ImmutableMatrix([_row_softmax(r) for r in _explicit_rows(arg)])
-        return Softmax(arg)
-
-    def _latex(self, printer):
-        return _latex_call(printer, r"\operatorname{softmax}", self.args)
+    _row = staticmethod(_row_softmax)
+    _name = r"\operatorname{softmax}"
 
 
-class LogSoftmax(MatrixExpr):
+class LogSoftmax(_RowWise):
     """Row-wise ``log(softmax(Z))``, computed stably."""
 
-    def __new__(cls, arg):
-        return super().__new__(cls, sp.sympify(arg))
-
-    @property
-    def shape(self):
-        return self.args[0].shape
-
-    def _entry(self, i, j, **kwargs):
-        arg = self.args[0]
-        return sp.log(_row_softmax([arg[i, k] for k in range(self.shape[1])])[j])
-
-    def doit(self, **hints):
-        arg = self.args[0].doit(**hints) if hints.get("deep", True) else self.args[0]
-        if isinstance(arg, sp.MatrixBase):
-            rows = [[sp.log(p) for p in _row_softmax(r)] for r in _explicit_rows(arg)]
-            return sp.ImmutableMatrix(rows)
-        return LogSoftmax(arg)
-
-    def _latex(self, printer):
-        return _latex_call(printer, r"\log\operatorname{softmax}", self.args)
+    _row = staticmethod(lambda row: [sp.log(p) for p in _row_softmax(row)])
+    _name = r"\log\operatorname{softmax}"
 
 
 class SoftmaxCrossEntropy(sp.Expr):
