@@ -100,7 +100,7 @@ class _Sweep:
             if node.is_leaf:
                 continue
             ctx = Ctx(node, [self.prov[a] for a in node.args], self.prov[i], self.adj[i],
-                      [self.prov[x] for x in node.aux], tuple(self.nodes[a].kind for a in node.args))
+                      [self.prov[x] for x in node.aux])
             for arg, contribution in zip(node.args, vjp(ctx), strict=True):
                 if self.needs[arg]:
                     self.terms[arg].append((i, contribution))

@@ -12,8 +12,8 @@ Conventions (the only place they are stated):
 * ``softmax``, ``log_softmax`` and ``softmax_cross_entropy`` work row-wise on
   an ``n x k`` matrix: each row is one sample, each column one class.
 * ``softmax_cross_entropy(Z, Y)`` is the mean over the ``n`` rows of
-  ``-sum_j Y_ij log softmax(Z)_ij``; its gradient ``(softmax(Z) - Y) / n``
-  assumes each row of ``Y`` sums to one (one-hot or probability labels).
+  ``-sum_j Y_ij log softmax(Z)_ij``; its gradient ``(softmax(Z) ⊙ (Y 𝟙) 𝟙ᵀ - Y) / n``
+  is exact for any labels (for one-hot rows it is ``(softmax(Z) - Y) / n``).
 * ``mse(P, Y)`` is the mean over all entries of ``(P - Y)^2``.
 """
 

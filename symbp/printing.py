@@ -17,7 +17,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from .lowering import VocabularyLowering
 from .naming import Namer
-from .order import is_broadcast, negative_coeff, ordered_terms
+from .order import negative_coeff, ordered_terms
 from .rules import transpose
 from .text import matrix_precedence
 
@@ -37,9 +37,41 @@ def _is_ones(m, rows=None, cols=None) -> bool:
     return (rows is None or r == rows) and (cols is None or c == cols)
 
 
-def _is_broadcast(m) -> bool:
-    """True for the forms printed as a smaller array that NumPy broadcasts."""
-    return isinstance(m, OneMatrix) or is_broadcast(m)
+_COMPACT = (sp.MatAdd, sp.HadamardProduct, sp.HadamardPower, sp.MatMul, sp.Transpose, OneMatrix)
+"""The matrix forms that may print as a smaller array NumPy broadcasts (see ``compact_shape``)."""
+
+
+def _broadcast(shapes) -> tuple:
+    """NumPy's broadcast of symbolic shapes whose axes are either 1 or the full size."""
+    return tuple(next((d for d in dims if d != 1), sp.Integer(1)) for dims in zip(*shapes, strict=True))
+
+
+def compact_shape(m) -> tuple:
+    """The shape ``CodePrinter`` gives ``m`` where broadcasting is allowed.
+
+    A ones factor is never materialised: ``𝟙`` prints as ``1`` (shape (1, 1)),
+    ``𝟙 b`` as ``b`` (one row), ``a 𝟙ᵀ`` as ``a`` (one column); elementwise
+    sums and products take NumPy's broadcast of their terms. Every other form
+    prints at its full symbolic shape.
+    """
+    if isinstance(m, OneMatrix):
+        return (sp.Integer(1), sp.Integer(1))
+    if isinstance(m, sp.Transpose):
+        return compact_shape(m.arg)[::-1]
+    if isinstance(m, sp.HadamardPower):
+        return compact_shape(m.base)
+    if isinstance(m, (sp.MatAdd, sp.HadamardProduct)):
+        return _broadcast([compact_shape(a) for a in m.args])
+    if isinstance(m, sp.MatMul):
+        _, mats = m.as_coeff_matrices()
+        if len(mats) == 1:
+            return compact_shape(mats[0])
+        rows, cols = m.shape
+        if isinstance(mats[0], OneMatrix) and mats[0].shape[0] != 1:
+            return (sp.Integer(1), cols)  # 𝟙 B: B's column sums, or B itself, on every row
+        if isinstance(mats[-1], OneMatrix) and mats[-1].shape[1] != 1:
+            return (rows, sp.Integer(1))
+    return tuple(m.shape)
 
 
 class CodePrinter(VocabularyLowering, NumPyPrinter):
@@ -71,6 +103,16 @@ class CodePrinter(VocabularyLowering, NumPyPrinter):
         text = super()._module_format(fqn, register)
         return "np." + text[len("numpy."):] if text.startswith("numpy.") else text
 
+    def _print(self, expr, **kwargs):
+        """Only the forms ``compact_shape`` knows may print smaller than their shape."""
+        if not self._broadcast_ok or isinstance(expr, _COMPACT):
+            return super()._print(expr, **kwargs)
+        self._broadcast_ok = False
+        try:
+            return super()._print(expr, **kwargs)
+        finally:
+            self._broadcast_ok = True
+
     def _paren(self, expr, level=PRECEDENCE["Mul"]) -> str:
         code = self._print(expr)
         return f"({code})" if matrix_precedence(expr) <= level else code
@@ -92,16 +134,16 @@ class CodePrinter(VocabularyLowering, NumPyPrinter):
         return "dtype"
 
     def _print_OneMatrix(self, expr):
-        return "1" if self._broadcast_ok else f"np.ones({self._shape(expr)}, dtype={self._dtype()})"
+        return "1" if self._broadcast_ok else f"np.ones({self._shape(expr.shape)}, dtype={self._dtype()})"
 
     def _print_ZeroMatrix(self, expr):
-        return f"np.zeros({self._shape(expr)}, dtype={self._dtype()})"
+        return f"np.zeros({self._shape(expr.shape)}, dtype={self._dtype()})"
 
     def _print_Identity(self, expr):
         return f"np.eye({self._print(expr.shape[0])}, dtype={self._dtype()})"
 
-    def _shape(self, expr) -> str:
-        return "(" + ", ".join(self._print(d) for d in expr.shape) + ")"
+    def _shape(self, shape) -> str:
+        return "(" + ", ".join(self._print(d) for d in shape) + ")"
 
     def _print_Pow(self, expr, rational=False):
         base, exp = expr.as_base_exp()
@@ -117,7 +159,7 @@ class CodePrinter(VocabularyLowering, NumPyPrinter):
             return self._scaled(coeff, self._print(mats[0]), matrix_precedence(mats[0]))
         outer, self._broadcast_ok = self._broadcast_ok, False
         try:
-            body, prec = self._product(list(mats), expr, outer)
+            body, prec = self._product(list(mats), outer)
         finally:
             self._broadcast_ok = outer
         return self._scaled(coeff, body, prec)
@@ -143,72 +185,74 @@ class CodePrinter(VocabularyLowering, NumPyPrinter):
         text = body if num == 1 else f"{self._paren(num, PRECEDENCE['Add'])} * {body}"
         return text if den == 1 else f"{text} / {self._paren(den, PRECEDENCE['Mul'])}"
 
-    def _product(self, mats: list, whole, broadcast_ok: bool) -> tuple[str, int]:
+    def _product(self, mats: list, broadcast_ok: bool) -> tuple[str, int]:
         """``mats`` multiplied, with ones-vectors as broadcasts and sums."""
         if len(mats) == 1:
             return self._print(mats[0]), matrix_precedence(mats[0])
         first, last = mats[0], mats[-1]
         if _is_ones(first, cols=1) or _is_ones(last, rows=1):
             rest = mats[1:] if _is_ones(first, cols=1) else mats[:-1]
-            code, prec = self._product(rest, whole, False)
+            code, prec = self._product(rest, False)
             if broadcast_ok:
                 return code, prec
-            return f"np.broadcast_to({code}, {self._shape(whole)})", PRECEDENCE["Atom"]
+            shape = (first.shape[0], last.shape[1])
+            return f"np.broadcast_to({code}, {self._shape(shape)})", PRECEDENCE["Atom"]
         if _is_ones(first, rows=1):
-            rest = self._operand(mats[1:], whole)
-            return f"{rest}.sum(axis=0, keepdims=True)", PRECEDENCE["Atom"]
+            return f"{self._operand(mats[1:])}.sum(axis=0, keepdims=True)", PRECEDENCE["Atom"]
         if _is_ones(last, cols=1):
-            rest = self._operand(mats[:-1], whole)
-            return f"{rest}.sum(axis=1, keepdims=True)", PRECEDENCE["Atom"]
+            return f"{self._operand(mats[:-1])}.sum(axis=1, keepdims=True)", PRECEDENCE["Atom"]
         if isinstance(first, OneMatrix):
             split = [OneMatrix(first.shape[0], 1), OneMatrix(1, first.shape[1]), *mats[1:]]
-            return self._product(split, whole, broadcast_ok)
+            return self._product(split, broadcast_ok)
         if isinstance(last, OneMatrix):
             split = [*mats[:-1], OneMatrix(last.shape[0], 1), OneMatrix(1, last.shape[1])]
-            return self._product(split, whole, broadcast_ok)
+            return self._product(split, broadcast_ok)
         codes = [self._paren(m, PRECEDENCE["Mul"] - (k == 0)) for k, m in enumerate(mats)]
         return " @ ".join(codes), PRECEDENCE["Mul"]
 
-    def _operand(self, mats: list, whole) -> str:
-        code, prec = self._product(mats, whole, False)
+    def _operand(self, mats: list) -> str:
+        code, prec = self._product(mats, False)
         return code if prec >= PRECEDENCE["Atom"] else f"({code})"
 
-    def _elementwise_args(self, args) -> list[str]:
-        saved = self._broadcast_ok
-        self._broadcast_ok = not all(_is_broadcast(a) for a in args)
+    def _elementwise(self, expr, args, join) -> str:
+        """An elementwise sum or product: its terms may print smaller (NumPy broadcasts
+        them against each other); where no term is full size and the caller does not
+        broadcast the result, the result is broadcast to its symbolic shape."""
+        outer, self._broadcast_ok = self._broadcast_ok, True
         try:
-            return [self._paren(a, PRECEDENCE["Mul"]) for a in args]
+            code = join(args)
         finally:
-            self._broadcast_ok = saved
+            self._broadcast_ok = outer
+        if outer or compact_shape(expr) == tuple(expr.shape):
+            return code
+        return f"np.broadcast_to({code}, {self._shape(expr.shape)})"
 
     def _print_MatAdd(self, expr):
-        terms = ordered_terms(expr)
-        saved = self._broadcast_ok
-        self._broadcast_ok = not all(_is_broadcast(a) for a in terms)
-        try:
-            parts = []
-            for k, term in enumerate(terms):
-                if k and negative_coeff(term):
-                    coeff, mats = term.as_coeff_matrices()
-                    rest = sp.MatMul(-coeff, *mats)
-                    parts.append(" - " + self._paren(rest, PRECEDENCE["Add"]))
-                else:
-                    parts.append((" + " if k else "") + self._paren(term, PRECEDENCE["Add"] - 1))
-            return "".join(parts)
-        finally:
-            self._broadcast_ok = saved
+        return self._elementwise(expr, ordered_terms(expr), self._sum)
+
+    def _sum(self, terms) -> str:
+        parts = []
+        for k, term in enumerate(terms):
+            if k and negative_coeff(term):
+                coeff, mats = term.as_coeff_matrices()
+                rest = sp.MatMul(-coeff, *mats)
+                parts.append(" - " + self._paren(rest, PRECEDENCE["Add"]))
+            else:
+                parts.append((" + " if k else "") + self._paren(term, PRECEDENCE["Add"] - 1))
+        return "".join(parts)
 
     def _print_HadamardProduct(self, expr):
         num = [a for a in expr.args if not _is_reciprocal(a)]
         den = [a.base for a in expr.args if _is_reciprocal(a)]
-        codes = self._elementwise_args([*num, *den])
-        text = " * ".join(codes[: len(num)]) or "1"
-        for code in codes[len(num):]:
-            text += f" / {code}"
-        return text
+
+        def join(args):
+            codes = [self._paren(a, PRECEDENCE["Mul"]) for a in args]
+            text = " * ".join(codes[: len(num)]) or "1"
+            return text + "".join(f" / {code}" for code in codes[len(num):])
+        return self._elementwise(expr, [*num, *den], join)
 
     def _print_HadamardPower(self, expr):
-        (base,) = self._elementwise_args([expr.base])
+        base = self._paren(expr.base, PRECEDENCE["Mul"])
         if expr.exp == -1:
             return f"1 / {base}"
         return f"{base}**{self._paren(expr.exp, PRECEDENCE['Pow'])}"
@@ -252,12 +296,7 @@ class CodePrinter(VocabularyLowering, NumPyPrinter):
 
     def _print_ElementwiseApplyFunction(self, expr):
         var, body = expr.function.variables[0], expr.function.expr
-        saved = self._broadcast_ok
-        self._broadcast_ok = False
-        try:
-            arg = self._paren(expr.expr, PRECEDENCE["Atom"] - 1)
-        finally:
-            self._broadcast_ok = saved
+        arg = self._paren(expr.expr, PRECEDENCE["Atom"] - 1)
         if body == var:
             return arg
         if isinstance(body, sp.Heaviside):  # a 0/1 mask: NumPy keeps the other factor's dtype

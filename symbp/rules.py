@@ -11,7 +11,7 @@ SymPy's own (``diff`` of the node's template, i.e. ``fdiff``), which is the
 symbolic chain rule. Where a derivative can be written through the output
 (``sigmoid' = a(1-a)``, ``tanh' = 1-a^2``, ``exp' = a``, ``relu' = [a > 0]``)
 the rule reuses the forward value instead of recomputing it. Softmax
-cross-entropy has a fused rule, ``(softmax(Z) - Y) / n``.
+cross-entropy has a fused rule, ``(softmax(Z) ⊙ (Y 𝟙) 𝟙ᵀ - Y) / n``.
 """
 
 from __future__ import annotations
@@ -59,7 +59,6 @@ class Ctx:
     out: sp.Basic  # value of the node
     g: sp.Basic  # upstream adjoint dL/d(out)
     aux: list  # values of the helper forward nodes
-    kinds: tuple = ()  # node kinds of the arguments ("data", "param", "matmul", ...)
 
 
 RULES: dict[str, Callable[[Ctx], tuple]] = {}
@@ -232,11 +231,11 @@ def _log_softmax(c: Ctx):
 
 @rule("sce")
 def _sce(c: Ctx):
-    """Fused ``(P - Y)/n`` for data labels (rows sum to one, the documented domain);
-    ``(P ⊙ (Y 1) 1^T - Y)/n`` when the labels are computed and may not."""
+    """``(P ⊙ (Y 𝟙) 𝟙ᵀ - Y) / n``: exact for any labels (one-hot rows, whose sums are one,
+    weighted rows, all-zero padding rows); the row sums cost one pass over ``Y``."""
     (z, y), (p,) = c.a, c.aux
     rows, cols = z.shape
-    fitted = p if c.kinds[1:] == ("data",) else sp.HadamardProduct(p, _rowsum_broadcast(y, cols))
+    fitted = sp.HadamardProduct(p, _rowsum_broadcast(y, cols))
     return times(c.g / rows, sp.MatAdd(fitted, _neg(y))), times(-c.g / rows, LogSoftmax(z))
 
 

@@ -124,11 +124,12 @@ class _Tracer:
         return plan
 
     def _plan_matadd(self, e):
-        terms = tuple(ordered_terms(e))
+        terms = tuple(ordered_terms(sp.MatAdd(*_broadcast_terms(e))))
         return terms, lambda *ids: self.graph.op("add", ids, source=e)
 
     def _plan_hadamard(self, e):
-        return self._plan_nary("hadamard")(e)
+        terms = _broadcast_terms(e)
+        return terms, lambda *ids: self.graph.op("hadamard", ids, source=e)
 
     def _plan_hpow(self, e):
         return (e.base, e.exp), lambda b, p: self.graph.op("hpow", (b, p), source=e)
@@ -214,6 +215,28 @@ class _Tracer:
         if not args:
             return g.leaf(e, "const")
         return g.op("scalar", tuple(args), e.func(*new_args), source=e)
+
+
+def _broadcast_terms(e) -> tuple:
+    """The terms of an elementwise sum or product, a one-row (one-column) term spread over
+    the rows (columns) as NumPy broadcasts it: ``X W + b`` with ``b`` of shape (1, k) is
+    ``X W + 𝟙 b``. SymPy accepts such a sum because it cannot tell that n is not 1."""
+    full = []
+    for axis in range(2):
+        sizes = list(dict.fromkeys(t.shape[axis] for t in e.args if t.shape[axis] != 1))
+        if len(sizes) > 1:
+            shapes = ", ".join(f"{_short(t, 30)} is {t.shape[0]} x {t.shape[1]}" for t in e.args)
+            raise SymbpError(f"the terms of {_short(e)} do not broadcast to one shape ({shapes}).")
+        full.append(sizes[0] if sizes else sp.Integer(1))
+    rows, cols = full
+    terms = []
+    for t in e.args:
+        if t.shape[0] != rows:
+            t = sp.MatMul(OneMatrix(rows, 1), t)
+        if t.shape[1] != cols:
+            t = sp.MatMul(t, OneMatrix(1, cols))
+        terms.append(t)
+    return tuple(terms)
 
 
 def _t(m):

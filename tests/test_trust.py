@@ -1,0 +1,118 @@
+"""Regression tests for silently wrong gradients and refusals of reasonable models.
+
+Every expected value comes from autograd applied to the same function written
+by hand in ``autograd.numpy`` (independent of symbp's graph, rules and printer).
+"""
+
+import autograd.numpy as anp
+import numpy as np
+import pytest
+import sympy as sp
+from autograd import grad
+
+import symbp as sb
+
+O = sp.OneMatrix
+n = sp.Symbol("n", integer=True, positive=True)
+ROWS = 5
+
+
+def _run(loss, params, values, dims=None):
+    """symbp's loss and gradients for ``values`` (name -> array), via the generated module."""
+    d = sb.derive(sb.Model(loss, params=params, name="t"))
+    mod = sb.compile(d)
+    p = {s.name: values[s.name] for s in params}
+    data = {k: v for k, v in values.items() if k not in p}
+    value, grads = mod.loss_and_grad(p, **data, **(dims or {}))
+    assert np.allclose(mod.loss(p, **data, **(dims or {})), value, rtol=1e-12)
+    return value, grads
+
+
+def _assert_matches(loss, params, values, reference, dims=None):
+    value, grads = _run(loss, params, values, dims)
+    names = [s.name for s in params]
+
+    def f(*args):
+        return reference({**values, **dict(zip(names, args, strict=True))})
+    args = [values[k] for k in names]
+    assert np.allclose(value, f(*args), rtol=1e-10, atol=1e-12)
+    for k, name in enumerate(names):
+        expected = grad(f, k)(*args)
+        assert grads[name].shape == values[name].shape, name
+        assert np.allclose(grads[name], expected, rtol=1e-9, atol=1e-12), name
+
+
+RNG = np.random.default_rng(7)
+
+
+def _normal(*shape):
+    return RNG.normal(size=shape)
+
+
+def test_sum_of_broadcast_only_terms_keeps_the_batch_factor():
+    b = sp.MatrixSymbol("b", 1, 3)
+    bb = O(n, 1) * b + O(n, 3) / 2
+    values = {"b": _normal(1, 3)}
+    _assert_matches(sp.Trace(bb.T * bb) / n, [b], values,
+                    lambda v: anp.sum((v["b"] + 0.5) ** 2) * ROWS / ROWS, dims={"n": ROWS})
+
+
+def test_squared_broadcast_mean_has_the_right_gradient():
+    mu = sp.MatrixSymbol("mu", 1, 3)
+    loss = sp.Trace(O(3, n) * sp.HadamardPower(O(n, 1) * mu, 2)) / (2 * n)
+    _assert_matches(loss, [mu], {"mu": _normal(1, 3)},
+                    lambda v: anp.sum(v["mu"] ** 2) / 2, dims={"n": ROWS})
+
+
+def test_ones_square_matrix_product_gives_a_gradient_of_the_parameter_shape():
+    c = sp.MatrixSymbol("c", 3, 1)
+    _assert_matches(sp.Trace(2 * O(3, 3) * c * c.T), [c], {"c": _normal(3, 1)},
+                    lambda v: 2 * anp.sum(v["c"]) ** 2)
+
+
+def test_gaussian_nll_with_broadcast_scale_and_epsilon():
+    s, x = sp.MatrixSymbol("s", 1, 3), sp.MatrixSymbol("x", n, 3)
+    var = O(n, 1) * s.applyfunc(sp.exp) + O(n, 3) / 100
+    loss = sp.Trace(sp.HadamardProduct(x, x, var.applyfunc(lambda t: 1 / t)).T * O(n, 3)) / n
+    values = {"s": _normal(1, 3), "x": _normal(ROWS, 3)}
+    _assert_matches(loss, [s], values,
+                    lambda v: anp.sum(v["x"] ** 2 / (anp.exp(v["s"]) + 0.01)) / ROWS)
+
+
+def test_numpy_style_bias_is_a_row_broadcast():
+    x, w, b = sp.MatrixSymbol("X", n, 4), sp.MatrixSymbol("W1", 4, 8), sp.MatrixSymbol("b1", 1, 8)
+    a = sb.sigmoid(x * w + b)
+    d = sb.derive(sb.Model(sp.Trace(a.T * a) / n, params=[w, b]))
+    assert "Z1 = X W1 + 𝟙 b1" in str(d)
+    assert d.step("b1_bar").shape == (1, 8)
+
+    def sig(z):
+        return 1 / (1 + anp.exp(-z))
+    values = {"X": _normal(ROWS, 4), "W1": _normal(4, 8), "b1": _normal(1, 8)}
+    _assert_matches(sp.Trace(a.T * a) / n, [w, b], values,
+                    lambda v: anp.sum(sig(v["X"] @ v["W1"] + v["b1"]) ** 2) / ROWS)
+
+
+def test_terms_that_cannot_broadcast_are_refused_with_their_shapes():
+    a, b = sp.MatrixSymbol("A", n, 4), sp.MatrixSymbol("B", 3, 4)
+    with pytest.raises(sb.SymbpError, match=r"do not broadcast.*A.*is (n x 4|4 x n).*B.*is (3 x 4|4 x 3)"):
+        sb.derive(sb.Model(sp.Trace((a + b).T * (a + b)), params=[b]))
+
+
+@pytest.mark.parametrize("label_kind", ["weighted", "padding", "soft"])
+def test_softmax_cross_entropy_gradient_is_exact_for_labels_not_summing_to_one(label_kind):
+    x, w, y = sp.MatrixSymbol("X", n, 4), sp.MatrixSymbol("W", 4, 3), sp.MatrixSymbol("Y", n, 3)
+    labels = np.eye(3)[RNG.integers(0, 3, ROWS)]
+    if label_kind == "weighted":
+        labels *= RNG.uniform(0.5, 2.0, size=(ROWS, 1))
+    elif label_kind == "padding":
+        labels[-2:] = 0
+    else:
+        labels = RNG.uniform(0, 1, size=(ROWS, 3))
+
+    def reference(v):
+        z = v["X"] @ v["W"]
+        logp = z - anp.log(anp.sum(anp.exp(z), axis=1, keepdims=True))
+        return -anp.sum(v["Y"] * logp) / ROWS
+    values = {"X": _normal(ROWS, 4), "W": _normal(4, 3), "Y": labels}
+    _assert_matches(sb.softmax_cross_entropy(x * w, y), [w], values, reference)
