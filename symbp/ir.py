@@ -100,6 +100,11 @@ class Derivation:
         lines += [str(s) for s in self.backward]
         return "\n".join(lines)
 
+    def __repr__(self) -> str:
+        grads = ", ".join(p.name for p in self.model.params if p.name in self.gradient_symbols)
+        return (f"<Derivation of {self.model.name}: {len(self.forward)} forward and "
+                f"{len(self.backward)} backward steps; gradients of {grads}; print() shows them>")
+
     def explain(self, lang: str = "en", values=None) -> str:
         """The derivation step by step, as a teacher presents it."""
         from .explain import explain
@@ -119,7 +124,9 @@ class Derivation:
         return markdown(self)
 
     def _repr_latex_(self) -> str:
-        return "$$" + self.latex() + "$$"
+        from .latex import latex_block
+
+        return latex_block(self, display=True)
 
     def _repr_markdown_(self) -> str:
         return self.markdown()

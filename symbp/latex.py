@@ -1,13 +1,18 @@
 """LaTeX of a derivation: an ``align*`` block, a compilable document, Markdown.
 
 ``MathPrinter`` is a SymPy ``LatexPrinter`` that writes matrix calculus the
-textbook way: ``X^{\\top}``, ``A \\odot B``, ``\\mathbb{1}`` for the ones vector
+textbook way: ``X^{\\top}``, ``A \\odot B``, ``\\mathbf{1}`` for the ones vector
 that broadcasts a bias, ``\\sigma``, ``\\operatorname{ReLU}``, adjoints as
-``\\bar{Z}_{1}``. The document uses only amsmath and amssymb.
+``\\overline{Z}_{1}`` (the bar spans the whole name: ``\\overline{\\mathrm{subtotal}}``).
+Names come from ``naming.latex_name``: words upright, every character escaped,
+trailing indices as subscripts. Factors with a word in them are separated
+(``\\cdot`` between scalars, ``\\,`` between matrices). The document uses only
+amsmath and amssymb (texlive-latex-base) and is pure ASCII.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -20,35 +25,38 @@ from sympy.printing.precedence import PRECEDENCE
 from .errors import SymbpError
 from .graph import U
 from .ir import Derivation, Step
-from .naming import latex_name
+from .naming import latex_char, latex_name
+from .nielsen import nielsen_latex
 from .order import negative_coeff, ordered_terms
 from .source import MARK
 from .text import matrix_precedence
 from .version import __version__
 
 __all__ = ["MathPrinter", "latex_block", "latex_document", "markdown", "symbol_latex",
-           "compile_pdf"]
+           "compile_pdf", "nielsen_latex"]
 
 _LINE = 70  # characters of LaTeX source per displayed line, roughly a line of the page
 
 
 def symbol_latex(d: Derivation) -> dict:
-    """symbol -> LaTeX: SymPy's for the model's symbols, ``\\bar{..}`` for adjoints."""
-    out = {s: sp.latex(s) for s in d.model.symbols}
-    params = {p.name: p for p in d.model.params}
+    """symbol -> LaTeX of every model symbol and step; ``\\overline{..}`` for adjoints."""
+    out = {s: latex_name(s.name) for s in d.model.symbols}
     for step in d.steps:
-        if step.role == "gradient":
-            out[step.symbol] = _bar(out[params[step.of]])
-        else:
-            out[step.symbol] = latex_name(step.name)
+        of = step.of if step.role == "gradient" else ""
+        out[step.symbol] = latex_name(of, bar=True) if of else latex_name(step.name)
     return out
 
 
-def _bar(tex: str) -> str:
-    sub = tex.find("_{")
-    head, tail = (tex[:sub], tex[sub:]) if sub > 0 else (tex, "")
-    return rf"\bar{{{head}}}{tail}" if len(head) == 1 or head.startswith("\\") else \
-        rf"\overline{{{head}}}{tail}"
+_WORDY = re.compile(r"\\mathrm\{[^}][^}]|\\operatorname")
+
+
+def _join(pieces: list[str], sep: str, wordy_sep: str) -> str:
+    """``pieces`` joined by ``sep``, or ``wordy_sep`` next to a multi-letter word."""
+    out = pieces[0]
+    for left, right in zip(pieces, pieces[1:], strict=False):
+        wordy = _WORDY.search(left) or _WORDY.search(right)
+        out += (wordy_sep if wordy else sep) + right
+    return out
 
 
 class MathPrinter(LatexPrinter):
@@ -65,17 +73,27 @@ class MathPrinter(LatexPrinter):
         return self._print(item)
 
     def _print_Symbol(self, expr, style="plain"):
-        if expr in self.names:
-            return self.names[expr]
-        return super()._print_Symbol(expr, style)
+        return self.names.get(expr) or latex_name(expr.name)
 
     _print_Dummy = _print_Symbol
 
     def _print_MatrixSymbol(self, expr):
-        return self.names.get(expr) or super()._print_MatrixSymbol(expr)
+        return self.names.get(expr) or latex_name(expr.name)
+
+    def _print_Mul(self, expr):
+        wordy = any(_WORDY.search(self._print(a)) for a in expr.args  # a word among the factors
+                    if a.is_Symbol or (a.is_Pow and a.base.is_Symbol))
+        if not wordy or self._settings["mul_symbol_latex"] != " ":
+            return super()._print_Mul(expr)
+        saved = self._settings["mul_symbol_latex"]
+        self._settings["mul_symbol_latex"] = r" \cdot "
+        try:
+            return super()._print_Mul(expr)
+        finally:
+            self._settings["mul_symbol_latex"] = saved
 
     def _print_OneMatrix(self, expr):
-        return r"\mathbb{1}^{\top}" if expr.shape[0] == 1 and expr.shape[1] != 1 else r"\mathbb{1}"
+        return r"\mathbf{1}^{\top}" if expr.shape[0] == 1 and expr.shape[1] != 1 else r"\mathbf{1}"
 
     def _print_Identity(self, expr):
         return "I"
@@ -85,9 +103,9 @@ class MathPrinter(LatexPrinter):
 
     def _print_MatMul(self, expr):
         coeff, mats = expr.as_coeff_matrices()
-        body = " ".join(self.parenthesize(m, PRECEDENCE["Mul"],
-                                          strict=not isinstance(m, sp.HadamardProduct))
-                        for m in mats)
+        body = _join([self.parenthesize(m, PRECEDENCE["Mul"],
+                                        strict=not isinstance(m, sp.HadamardProduct))
+                      for m in mats], " ", r" \, ")
         if coeff == 1:
             return body
         if coeff == -1:
@@ -98,7 +116,7 @@ class MathPrinter(LatexPrinter):
                 body = self._print(mats[0])
             top = body if num == 1 else f"{self._print(num)} {body}"
             return rf"\frac{{{top}}}{{{self._print(den)}}}"
-        return f"{self.parenthesize(coeff, PRECEDENCE['Mul'])} {body}"
+        return _join([self.parenthesize(coeff, PRECEDENCE["Mul"]), body], " ", r" \, ")
 
     def _print_MatAdd(self, expr):
         parts = []
@@ -180,21 +198,31 @@ def _equations(d: Derivation, steps: list[Step], printer: MathPrinter) -> list[s
     return rows
 
 
-def _align(rows: list[str]) -> str:
+def _align(rows: list[str], env: str = "align*") -> str:
     body = ""
     for k, row in enumerate(rows):
         follows_text = k and rows[k - 1].startswith("\\intertext")
         body += ("" if k == 0 else "\n" if follows_text else " \\\\\n") + row
-    return "\\begin{align*}\n" + body + "\n\\end{align*}"
+    return f"\\begin{{{env}}}\n{body}\n\\end{{{env}}}"
 
 
-def latex_block(d: Derivation) -> str:
-    """An ``align*`` block: the forward steps, then the backward steps."""
+def _adjoint_note(printer: MathPrinter, d: Derivation) -> str:
+    return rf"\overline{{x}} = \partial {printer.names[d.loss]} / \partial x"
+
+
+def latex_block(d: Derivation, display: bool = False) -> str:
+    r"""An ``align*`` block: the forward steps, then the backward steps.
+
+    ``display=True`` gives ``$$\begin{aligned}..\end{aligned}$$`` instead, what
+    Jupyter shows (MathJax, KaTeX) and valid LaTeX when a notebook goes to PDF.
+    """
     printer = MathPrinter(symbol_latex(d))
     rows = _equations(d, d.forward, printer)
-    rows.append(r"\intertext{Backward pass ($\bar{x} = \partial L / \partial x$):}")
+    note = _adjoint_note(printer, d)
+    rows.append(rf"&\text{{Backward pass, }} {note}\text{{:}}" if display else
+                rf"\intertext{{Backward pass (${note}$):}}")
     rows += _equations(d, d.backward, printer)
-    return _align(rows)
+    return "$$" + _align(rows, "aligned") + "$$" if display else _align(rows)
 
 
 def _sections(d: Derivation) -> list[tuple[str, str]]:
@@ -206,24 +234,26 @@ def _sections(d: Derivation) -> list[tuple[str, str]]:
     gradients = {s.of: s.symbol for s in grads}
     update = [rf"{printer.names[p]} &\leftarrow {printer.names[p]} - \eta\, "
               rf"{printer.names[gradients[p.name]]}" for p in d.model.params if p.name in gradients]
+    nielsen = nielsen_latex(d, printer)
     parts = [("Forward pass", _align(_equations(d, forward, printer)) if forward else ""),
              ("Loss", _align(_equations(d, loss, printer)) if loss else ""),
              ("Backward pass", _align(_equations(d, adjoints, printer)) if adjoints else ""),
              ("Gradients", _align(_equations(d, grads, printer))),
+             ("The four equations of backpropagation", nielsen),
              ("Update rule", "Gradient descent with learning rate $\\eta$:\n" + _align(update))]
     return [(title, body) for title, body in parts if body]
 
 
 def _tex_text(text: str) -> str:
-    table = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-             "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
-    return "".join(table.get(c, c) for c in text.encode("ascii", "replace").decode())
+    """Plain text (a title, a description) as LaTeX text that shows it literally."""
+    return "".join(" " if c.isspace() else latex_char(c, math=False) for c in text)
 
 
 def latex_document(d: Derivation, title: str | None = None) -> str:
     """A complete LaTeX document (amsmath, amssymb) that compiles with pdflatex."""
     title = _tex_text(title or f"Backpropagation in {d.model.name}")
     intro = _tex_text(d.model.description or "")
+    note = _adjoint_note(MathPrinter(symbol_latex(d)), d)
     body = [f"\\section*{{{name}}}\n{content}" for name, content in _sections(d)]
     return "\n".join([
         f"% {MARK} {__version__}",
@@ -236,10 +266,9 @@ def latex_document(d: Derivation, title: str | None = None) -> str:
         r"\begin{document}",
         r"\maketitle",
         intro,
-        "Each backward step is the chain rule: the upstream gradient "
-        r"$\bar{y} = \partial L/\partial y$ times the local derivative of the node, summed over "
-        r"every use of a value. $\mathbb{1}$ is the column of ones that broadcasts a bias over the "
-        r"rows, $\odot$ the elementwise product.",
+        f"Each backward step is the chain rule: the upstream gradient ${note}$ times the local "
+        r"derivative of the node, summed over every use of a value. $\mathbf{1}$ is the column "
+        r"of ones that broadcasts a bias over the rows, $\odot$ the elementwise product.",
         *body,
         r"\end{document}",
         "",
@@ -266,7 +295,8 @@ def compile_pdf(tex_path) -> Path:
         raise SymbpError("pdflatex was not found; install a TeX distribution (apt install "
                          "texlive-latex-base, or MiKTeX / MacTeX) to build the PDF.")
     with tempfile.TemporaryDirectory() as scratch:
-        result = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error",
+        result = subprocess.run([pdflatex, "-no-shell-escape", "-interaction=nonstopmode",
+                                 "-halt-on-error",
                                  f"-output-directory={scratch}", str(tex_path.resolve())],
                                 capture_output=True, text=True, timeout=300)
         pdf = Path(scratch) / (tex_path.stem + ".pdf")

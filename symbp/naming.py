@@ -4,7 +4,7 @@
   mapped to a safe, unique identifier, so no name can inject code);
 * step names by node kind: ``Z1`` (affine), ``A1`` (activation), ``P1``
   (softmax), ``L`` (loss), lower case in scalar models;
-* adjoints ``Z1_bar``, written ``\\bar{Z}_{1}`` in LaTeX.
+* adjoints ``Z1_bar``, written ``\\overline{Z}_{1}`` in LaTeX.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
+import unicodedata
 from collections.abc import Iterable
 
 import sympy as sp
+from sympy.printing.latex import greek_letters_set
 
 __all__ = ["Namer", "identifier", "adjoint_name", "latex_name", "RESERVED"]
 
@@ -86,23 +88,60 @@ class Namer:
         return self.numbered(prefix.lower() if scalar else prefix)
 
 
-_SIMPLE = re.compile(r"^([A-Za-z]+)(\d*)$")
+_INDEXED = re.compile(r"^([A-Za-z]+?)_?(\d+(?:_\d+)*)$")
+_ACCENTS = {"\u0300": "`", "\u0301": "'", "\u0302": "^", "\u0303": "~", "\u0304": "=",
+            "\u0306": "u", "\u0308": '"', "\u030a": "r", "\u030c": "v", "\u0327": "c"}
+_MATH_SPECIAL = {"\\": r"\backslash{}", "{": r"\{", "}": r"\}", "_": r"\_", "$": r"\$",
+                 "%": r"\%", "#": r"\#", "&": r"\&", "^": r"\text{\textasciicircum}",
+                 "~": r"\text{\textasciitilde}", " ": r"\ ", "'": r"\text{'}", "-": r"\text{-}"}
+_TEXT_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "_": r"\_", "$": r"\$",
+                 "%": r"\%", "#": r"\#", "&": r"\&", "^": r"\^{}", "~": r"\~{}",
+                 "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
+
+
+def latex_char(char: str, math: bool = True) -> str:
+    """One character as ASCII LaTeX that compiles with plain pdflatex, shown literally.
+
+    Specials are escaped; Greek letters become ``\\alpha``; Latin letters with an
+    accent (``é``) the accent command; anything else (CJK, U+2028, control
+    characters) its code point ``[U+4E2D]``.
+    """
+    special = _MATH_SPECIAL if math else _TEXT_SPECIAL
+    if char in special:
+        return special[char]
+    if " " < char < "\x7f":
+        return char
+    base, *marks = unicodedata.normalize("NFD", char)
+    if base.isascii() and base.isalpha() and len(marks) == 1 and marks[0] in _ACCENTS:
+        accented = rf"\{_ACCENTS[marks[0]]}{{{base}}}"
+        return rf"\text{{{accented}}}" if math else accented
+    words = unicodedata.name(char, "").split()
+    if math and words[:1] == ["GREEK"] and words[-2:-1] == ["LETTER"]:
+        letter = words[-1].lower() if "SMALL" in words else words[-1].title()
+        tex = sp.latex(sp.Symbol(letter)) if letter.lower() in greek_letters_set else ""
+        if tex.startswith("\\") and not tex.startswith(r"\mathrm"):
+            return tex + "{}"
+    return f"[U{{+}}{ord(char):04X}]"
 
 
 def latex_name(name: str, bar: bool = False) -> str:
-    """LaTeX for a symbol name: ``W1`` -> ``W_{1}``, ``W1_bar`` -> ``\\bar{W}_{1}``."""
-    if name.endswith("_bar"):
+    """LaTeX for a symbol name: ``W1`` -> ``W_{1}``, ``W1_bar`` -> ``\\overline{W}_{1}``.
+
+    One letter is italic, a Greek name its letter, any other name an upright word
+    (``pants_cost`` -> ``\\mathrm{pants\\_cost}``) with every character escaped, so
+    no name can inject LaTeX; only trailing indices become subscripts (``w1_2`` ->
+    ``w_{1,2}``).
+    """
+    if name.endswith("_bar") and len(name) > len("_bar"):
         return latex_name(name[: -len("_bar")], bar=True)
-    match = _SIMPLE.match(name)
-    if match:
-        head, digits = match.groups()
-        head_tex = sp.latex(sp.Symbol(head))
-        if len(head) > 1 and head_tex == head:
-            head_tex = rf"\mathrm{{{head}}}"
-        body = rf"\bar{{{head_tex}}}" if bar else head_tex
-        return f"{body}_{{{digits}}}" if digits else body
-    tex = sp.latex(sp.Symbol(name))
+    match = _INDEXED.match(name)
+    head, index = match.groups() if match else (name, "")
+    if len(head) == 1 and head.isascii() and head.isalpha():
+        body = head
+    elif head.isascii() and head.isalpha() and head.lower() in greek_letters_set:
+        body = sp.latex(sp.Symbol(head))
+    else:
+        body = r"\mathrm{" + "".join(latex_char(c) for c in head) + "}"
     if bar:
-        sub = tex.find("_{")
-        return rf"\bar{{{tex[:sub]}}}{tex[sub:]}" if sub > 0 else rf"\overline{{{tex}}}"
-    return tex
+        body = rf"\overline{{{body}}}"
+    return body + (f"_{{{index.replace('_', ',')}}}" if index else "")

@@ -141,7 +141,7 @@ def test_teaching_text_keeps_compound_exponents_and_products_unambiguous():
     Z = sp.HadamardProduct(X * W, X * W) + sp.OneMatrix(n, 2)
     d = sb.derive(sb.Model(sp.Trace(sp.HadamardPower(Z, p).T * sp.OneMatrix(n, 2)), [W, p]))
     assert "^∘(p - 1)" in str(d)
-    assert r"\mathbb{1} \left(H_{1} \odot" in d.latex()
+    assert r"\mathbf{1} \left(H_{1} \odot" in d.latex()
     assert str(sb.derive(sb.Model((X * W)[1, 0] ** 2, [W])).forward[0]).startswith("t1 = X[1, 0]")
 
 
