@@ -337,4 +337,4 @@ def explain(model_or_derivation, lang: str = "en", values: Mapping | bool | None
         raise SymbpError(f"explain needs a symbp.Model or a Derivation, not a {type(d).__name__}.")
     if values is True:
         values = teaching_values(d.model)
-    return _Explainer(d, lang, values or None).text()
+    return _Explainer(d, lang, None if values is False else values).text()

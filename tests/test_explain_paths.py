@@ -2,7 +2,9 @@
 gradient has its own line, and the terms shown add up to what the code computes."""
 
 import importlib
+import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +16,8 @@ from symbp.explain import edge_gradients, gradient_paths
 from symbp.text import unicode
 
 LANGS = ("en", "zh")
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("SYMBP_UPDATE_GOLDEN") == "1"  # SYMBP_UPDATE_GOLDEN=1 rewrites them
 
 
 def lines_of(text: str, loss: str) -> dict[str, str]:
@@ -135,6 +139,8 @@ def test_a_gradient_without_a_step_of_its_own_says_what_it_equals(name, x, user)
     line = lines_of(sb.explain(EXAMPLES[name]()), "L")[x]
     assert line.startswith(f"  ∂L/∂{x} = ∂L/∂{user} · ∂{user}/∂{x} = ∂L/∂{user}")
     assert "no step of its own" in line
+    zh = lines_of(sb.explain(EXAMPLES[name](), lang="zh"), "L")[x]
+    assert f"直接使用 ∂L/∂{user}" in zh
 
 
 def test_edge_gradients_give_one_gradient_per_edge_of_the_picture():
@@ -187,3 +193,13 @@ def test_a_transposed_gradient_is_bracketed():
 def test_scalar_models_say_the_code_averages_gradients_over_the_samples(lang, header):
     assert header in sb.explain(EXAMPLES["xor"](), lang=lang)
     assert header not in sb.explain(EXAMPLES["shopping"](), lang=lang)  # no data: no samples
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("name, values", [("rnn", False), ("autoencoder", False), ("xor", True)])
+def test_fan_out_and_copied_gradients_read_as_the_golden_lessons(name, values, lang):
+    text = sb.explain(EXAMPLES[name](), lang=lang, values=values)
+    path = GOLDEN / f"{name}.{lang}.txt"
+    if UPDATE:
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"{path.name} changed; rerun with SYMBP_UPDATE_GOLDEN=1"
