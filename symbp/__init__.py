@@ -20,6 +20,7 @@ from .codegen import emit, generate
 from .derive import derive
 from .dot import graph_dot, render_graph
 from .errors import SymbpError
+from .explain import explain  # the function (the module stays importable as symbp.explain)
 from .functions import (
     dense,
     leaky_relu,
@@ -39,7 +40,7 @@ from .version import __version__
 
 __all__ = [
     "Model", "Derivation", "Step", "SymbpError", "derive", "generate", "emit", "compile",
-    "check", "Report", "latex_document", "graph_dot", "render_graph",
+    "check", "Report", "explain", "latex_document", "graph_dot", "render_graph",
     "dense", "sigmoid", "relu", "leaky_relu", "softplus", "tanh", "softmax", "log_softmax",
     "softmax_cross_entropy", "mse", "__version__",
 ]

@@ -5,20 +5,32 @@ the forward pass, the loss, then each backward step as a chain-rule line
 ``∂L/∂Z1 = ∂L/∂A1 ⊙ ∂A1/∂Z1 = ...`` (upstream gradient times local
 derivative, summed over every use of a value), the parameter gradients and
 the gradient-descent update. With ``values`` every step shows its number.
+
+A value used in several places gets one term per use (per path), and a
+gradient the code never computes on its own (a plain copy of another one)
+still gets its line, so every gradient cited on a right-hand side is explained.
+
+``explain`` is also ``symbp.explain``: the package exports this function under
+the module's name (``from symbp.explain import step_values`` keeps working).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
 
+from .derive import _Sweep, derive
 from .errors import SymbpError
-from .ir import Derivation, Step
-from .text import unicode
+from .ir import Derivation, Step, Term
+from .model import Model
+from .simplify import tidy
+from .text import format_value, unicode
 
-__all__ = ["explain", "step_values", "evaluate_at", "format_value", "TEXT"]
+__all__ = ["explain", "gradient_paths", "edge_gradients", "Adjoint", "teaching_values",
+           "step_values", "evaluate_at", "format_value", "TEXT"]
 
 TEXT = {
     "en": {
@@ -33,6 +45,11 @@ TEXT = {
         "grads": "Parameter gradients:",
         "update": "Gradient-descent update (learning rate η):",
         "none": "none",
+        "grads_mean": "Parameter gradients (of one sample; the generated code averages them "
+                      "over the N samples):",
+        "uses": "({x} appears {k} times in {user}: one term per appearance)",
+        "copy": "(no step of its own: the code uses {value} directly)",
+        "inlined": "(no step of its own: the code writes it into the steps that use it)",
     },
     "zh": {
         "title": "{name} 的误差反向传播",
@@ -45,21 +62,15 @@ TEXT = {
         "grads": "参数的梯度：",
         "update": "权重更新（梯度下降，学习率 η）：",
         "none": "无",
+        "grads_mean": "参数的梯度（单个样本的梯度；生成的代码对 N 个样本取平均）：",
+        "uses": "（{x} 在 {user} 中出现 {k} 次：每处一项）",
+        "copy": "（代码里没有单独的一步：直接使用 {value}）",
+        "inlined": "（代码里没有单独的一步：它直接写进用到它的步骤）",
     },
 }
 
 _ELEMENTWISE = frozenset({"map", "hadamard", "hpow", "softmax", "log_softmax"})
-
-
-def format_value(value) -> str:
-    """A number as a teacher writes it (``0.7``, ``1000``); small matrices in full."""
-    if isinstance(value, sp.MatrixBase):
-        array = np.array(value.evalf(), dtype=float)
-        if array.size <= 4:
-            return np.array2string(array, precision=4, suppress_small=True).replace("\n", "")
-        return f"({array.shape[0]}×{array.shape[1]}, ‖·‖ = {np.linalg.norm(array):.4g})"
-    number = complex(sp.N(value))
-    return f"{number.real:.6g}" if number.imag == 0 else f"{number:.6g}"
+_WIDTH = 90  # a longer sum over several paths is broken before each "="
 
 
 def evaluate_at(expr, env: dict):
@@ -109,20 +120,133 @@ def step_values(d: Derivation, values: Mapping) -> dict:
     return env
 
 
+def teaching_values(model: Model) -> dict:
+    """The model's example values, else random ones (seed 0, every dimension 2, one decimal)."""
+    if model.values:
+        return dict(model.values)
+    from .check import draw_inputs
+
+    params, data = draw_inputs(model, {d: 2 for d in model.dims}, np.random.default_rng(0),
+                               samples=1)
+    drawn, labels = {**params, **data}, set(model.labels)
+    values = {}
+    for sym in (*model.params, *model.data):
+        raw = drawn[sym.name]
+        raw = np.eye(raw.shape[1])[np.argmax(raw, axis=1)] if sym in labels else raw
+        values[sym] = np.round(raw, 1) if sym.is_Matrix else round(float(np.ravel(raw)[0]), 1)
+    return values
+
+
+@dataclass(frozen=True)
+class Adjoint:
+    """One line of the backward pass: the gradient of ``of`` as the sum of its ``paths``."""
+
+    of: str  # the value (step or parameter) whose gradient this is
+    expr: sp.Basic  # what the code computes: the step's expression (inlined: its value)
+    paths: tuple[Term, ...]  # one per path: the user and the gradient flowing back from it
+    role: str  # adjoint | gradient | inlined (no step of its own)
+    symbol: sp.Basic | None = None  # the step's symbol (None when inlined)
+
+
+def gradient_paths(d: Derivation) -> list[Adjoint]:
+    """Every gradient of the backward pass in sweep order, each term split per path.
+
+    A term that gathers several paths (``𝟙ᵀ(Z1_bar + Z2_bar)``: a bias broadcast once
+    and used twice) is split by linearity into one term per adjoint it reads. Adjoints
+    the derivation wrote into their users (``y_hat_bar = z4_bar``) come with role
+    "inlined"; they are read off a second sweep over ``d.graph``.
+    """
+    owners = {s.symbol: s.of or s.name for s in d.backward}
+    rank = {s.name: k for k, s in enumerate(d.forward)}
+    steps = {s.node: s for s in d.backward}
+    inlined, order = _inlined(d)
+    entries = []
+    for i in order:
+        if i in steps:
+            s = steps[i]
+            entries.append(Adjoint(owners[s.symbol], s.expr, _split(s.terms, owners, rank),
+                                   s.role, s.symbol))
+        elif i in inlined:
+            of, expr, terms = inlined[i]
+            entries.append(Adjoint(of, expr, _split(terms, owners, rank), "inlined"))
+    return entries
+
+
+def edge_gradients(d: Derivation) -> dict[tuple[str, str], sp.Basic]:
+    """(value name, user name) -> the gradient flowing back along that edge of the graph."""
+    flows: dict[tuple[str, str], sp.Basic] = {}
+    for entry in gradient_paths(d):
+        for path in entry.paths:
+            key = (entry.of, path.user)
+            flows[key] = flows[key] + path.expr if key in flows else path.expr
+    return flows
+
+
+def _inlined(d: Derivation) -> tuple[dict, list[int]]:
+    """node -> (name, value, terms) of each named value whose adjoint has no step, and the
+    sweep order (the derivation keeps neither, so the sweep over ``d.graph`` is rerun)."""
+    sweep = _Sweep(d.graph)
+    sweep.build(d.model)
+    names = {s.node: s.name for s in d.forward}
+    stepped = {s.node for s in d.backward}
+    found = {}
+    for i in sweep.order:
+        if i in names and i not in stepped and i != d.graph.root:
+            terms = tuple(Term(sweep._user_name(u), tidy(t.xreplace(sweep.final)))
+                          for u, t in sweep.terms[i])
+            found[i] = (names[i], sweep.final[sweep.adj[i]], terms)
+    return found, sweep.order
+
+
+def _split(terms, owners: dict, rank: dict) -> tuple[Term, ...]:
+    """One term per path, in the order of the forward pass."""
+    paths = []
+    for term in terms:
+        pieces = _pieces(term.expr, [a for a in owners if a in term.expr.free_symbols])
+        paths += [term] if pieces is None else [Term(owners[a], e) for a, e in pieces]
+    return tuple(sorted(paths, key=lambda t: rank.get(t.user, -1)))
+
+
+def _pieces(expr, adjoints: list):
+    """[(adjoint, the part of ``expr`` linear in it)] for a term reading several adjoints
+    through one sum (``𝟙ᵀ(A + B)`` -> ``𝟙ᵀA``, ``𝟙ᵀB``), or None."""
+    if len(adjoints) < 2:
+        return None
+    for sub in sp.preorder_traversal(expr):
+        if not isinstance(sub, (sp.Add, sp.MatAdd)):
+            continue
+        groups: dict = {}
+        for arg in sub.args:
+            inside = [a for a in adjoints if a in arg.free_symbols]
+            groups.setdefault(inside[0] if len(inside) == 1 else None, []).append(arg)
+        if None in groups or len(groups) != len(adjoints):
+            continue
+        pieces = [(a, expr.xreplace({sub: args[0] if len(args) == 1 else sub.func(*args)}))
+                  for a, args in groups.items()]
+        if all([b for b in adjoints if b in p.free_symbols] == [a] for a, p in pieces):
+            return pieces
+    return None
+
+
 class _Explainer:
     def __init__(self, d: Derivation, lang: str, values: Mapping | None):
         if lang not in TEXT:
             raise SymbpError(f"no explanation in {lang!r}; choose one of {', '.join(TEXT)}.")
         self.d, self.t = d, TEXT[lang]
         self.loss = d.loss.name if hasattr(d.loss, "name") else "L"
-        self.partials = {s.symbol: f"∂{self.loss}/∂{s.of}" for s in d.backward if s.of}
+        self.partials = {s.symbol: self.partial(s.of or s.name) for s in d.backward}
         self.values = step_values(d, values) if values is not None else None
         self.kinds = {s.name: d.graph.nodes[s.node].kind for s in d.forward if s.node >= 0}
 
-    def number(self, sym) -> str:
-        if self.values is None or sym not in self.values:
+    def partial(self, name: str, of: str | None = None) -> str:
+        return f"∂{of or self.loss}/∂{name}"
+
+    def number(self, sym, expr=None) -> str:
+        if self.values is None:
             return ""
-        return f" = {format_value(self.values[sym])}"
+        if sym in self.values:
+            return f" = {format_value(self.values[sym])}"
+        return "" if expr is None else f" = {format_value(evaluate_at(expr, self.values))}"
 
     def show(self, expr) -> str:
         return unicode(expr, self.partials)
@@ -130,19 +254,34 @@ class _Explainer:
     def forward(self, step: Step) -> str:
         return f"  {step.name} = {self.show(step.expr)}{self.number(step.symbol)}"
 
-    def chain(self, step: Step) -> str:
-        """``∂L/∂Z1 = ∂L/∂A1 ⊙ ∂A1/∂Z1 = <formula>``."""
-        pieces = []
-        for term in step.terms:
-            if term.user == self.loss and step.of == self.loss:
-                continue
-            op = "⊙" if self.kinds.get(term.user) in _ELEMENTWISE else "·"
-            pieces.append(f"∂{self.loss}/∂{term.user} {op} ∂{term.user}/∂{step.of}")
-        middle = " + ".join(pieces)
-        lhs = f"∂{self.loss}/∂{step.of}"
-        formula = self.show(step.expr)
-        chain = f" = {middle}" if middle and middle != formula else ""
-        return f"  {lhs}{chain} = {formula}{self.number(step.symbol)}"
+    def total(self, exprs) -> str:
+        """``a + b - c``: the terms in the order given."""
+        text = ""
+        for k, expr in enumerate(exprs):
+            piece = self.show(expr)
+            text += piece if k == 0 else " - " + piece[1:] if piece[0] == "-" else " + " + piece
+        return text
+
+    def chain(self, e: Adjoint) -> str:
+        """``∂L/∂b = ∂L/∂Z1 · ∂Z1/∂b + ∂L/∂Z2 · ∂Z2/∂b = 𝟙ᵀ ∂L/∂Z1 + 𝟙ᵀ ∂L/∂Z2 = ...``."""
+        users = list(dict.fromkeys(p.user for p in e.paths))
+        local = [f"{self.partial(u)} {'⊙' if self.kinds.get(u) in _ELEMENTWISE else '·'} "
+                 f"{self.partial(e.of, u)}" for u in users if not u == e.of == self.loss]
+        segments = [" + ".join(local)] if local else []
+        terms = [p.expr for p in e.paths]
+        same = terms == [e.expr] or (isinstance(e.expr, (sp.Add, sp.MatAdd))
+                                     and sorted(map(str, terms)) == sorted(map(str, e.expr.args)))
+        for text in (self.total(terms), None if same else self.show(e.expr)):
+            if text is not None and (not segments or text != segments[-1]):
+                segments.append(text)
+        notes = [self.t["uses"].format(x=e.of, k=k, user=u) for u in users
+                 if (k := sum(p.user == u for p in e.paths)) > 1]
+        if e.role == "inlined":
+            copy = isinstance(e.expr, (sp.Symbol, sp.MatrixSymbol))
+            notes.append(self.t["copy"].format(value=self.show(e.expr)) if copy
+                         else self.t["inlined"])
+        return _layout(self.partial(e.of), segments, self.number(e.symbol, e.expr), notes,
+                       wrap=len(e.paths) > 1)
 
     def text(self) -> str:
         d, t = self.d, self.t
@@ -165,16 +304,37 @@ class _Explainer:
         lines += [self.forward(s) for s in d.forward if s.role != "loss"]
         lines += ["", t["loss"]]
         lines += [self.forward(s) for s in d.forward if s.role == "loss"]
-        lines += ["", t["backward"], f"  ∂{self.loss}/∂{self.loss} = 1"]
-        lines += [self.chain(s) for s in d.backward if s.role == "adjoint"]
-        lines += ["", t["grads"]]
-        lines += [self.chain(s) for s in d.backward if s.role == "gradient"]
+        entries = gradient_paths(d)
+        lines += ["", t["backward"], f"  {self.partial(self.loss)} = 1"]
+        lines += [self.chain(e) for e in entries if e.role != "gradient"]
+        lines += ["", t["grads_mean" if model.is_scalar and model.data else "grads"]]
+        lines += [self.chain(e) for e in entries if e.role == "gradient"]
         lines += ["", t["update"]]
         for p in model.params:
-            lines.append(f"  {p.name} ← {p.name} − η · ∂{self.loss}/∂{p.name}")
+            lines.append(f"  {p.name} ← {p.name} − η · {self.partial(p.name)}")
         return "\n".join(lines) + "\n"
 
 
-def explain(d: Derivation, lang: str = "en", values: Mapping | None = None) -> str:
-    """The derivation as a chain-rule lesson (``lang`` "en" or "zh")."""
-    return _Explainer(d, lang, values).text()
+def _layout(lhs: str, segments: list[str], number: str, notes: list[str], wrap: bool) -> str:
+    """``lhs = a = b = c``, a long sum of paths one "=" per line; notes on lines of their own."""
+    pad = " " * (len(lhs) + 3)
+    line = f"  {lhs} = " + " = ".join(segments) + number
+    if wrap and len(line) > _WIDTH:
+        line = f"  {lhs} = " + f"\n{pad}= ".join(segments) + number
+    return "\n".join([line, *(pad + "  " + note for note in notes)])
+
+
+def explain(model_or_derivation, lang: str = "en", values: Mapping | bool | None = None) -> str:
+    """The chain-rule lesson of a ``Model`` or ``Derivation`` (``lang`` "en" or "zh").
+
+    ``values`` (symbol -> number) shows every step's number; ``True`` takes the model's
+    example values or, if it has none, random ones (:func:`teaching_values`).
+    """
+    d = model_or_derivation
+    if isinstance(d, Model):
+        d = derive(d)
+    if not isinstance(d, Derivation):
+        raise SymbpError(f"explain needs a symbp.Model or a Derivation, not a {type(d).__name__}.")
+    if values is True:
+        values = teaching_values(d.model)
+    return _Explainer(d, lang, None if values is False else values).text()

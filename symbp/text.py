@@ -2,11 +2,14 @@
 
 ``Xᵀ`` transposes, ``⊙`` Hadamard products, ``𝟙`` the ones vector that
 broadcasts a bias over rows, ``σ`` the sigmoid, ``[x > 0]`` an Iverson
-bracket (the step function).
+bracket (the step function). Symbols may be shown under other names
+(``Z1_bar`` as ``∂L/∂Z1``); such a name is bracketed before ``ᵀ`` or a power,
+``(∂L/∂Z1)ᵀ``, so it cannot be read as the gradient of ``Z1ᵀ``.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.printing.precedence import PRECEDENCE, precedence
@@ -15,7 +18,7 @@ from sympy.printing.str import StrPrinter
 from .graph import U
 from .order import negative_coeff, ordered_terms
 
-__all__ = ["UnicodePrinter", "unicode", "matrix_precedence"]
+__all__ = ["UnicodePrinter", "unicode", "matrix_precedence", "format_value"]
 
 
 def matrix_precedence(expr) -> int:
@@ -84,9 +87,12 @@ class UnicodePrinter(StrPrinter):
 
     def parenthesize(self, item, level, strict=False):
         prec = matrix_precedence(item)
+        text = self._print(item)
         if prec < level or (not strict and prec <= level):
-            return f"({self._print(item)})"
-        return self._print(item)
+            return f"({text})"
+        if level >= PRECEDENCE["Pow"] and "/" in self._bound.get(item, ""):
+            return f"({text})"  # (∂L/∂Z)ᵀ, not ∂L/∂Zᵀ
+        return text
 
     def _print_HadamardProduct(self, expr):
         return " ⊙ ".join(self.parenthesize(a, PRECEDENCE["Mul"]) for a in expr.args)
@@ -162,3 +168,14 @@ def unicode(expr, names: dict | None = None) -> str:
     printer = UnicodePrinter()
     printer._bound.update(names or {})
     return printer.doprint(expr)
+
+
+def format_value(value) -> str:
+    """A number as a teacher writes it (``0.7``, ``1000``); small matrices in full."""
+    if isinstance(value, sp.MatrixBase):
+        array = np.array(value.evalf(), dtype=float)
+        if array.size <= 4:
+            return np.array2string(array, precision=4, suppress_small=True).replace("\n", "")
+        return f"({array.shape[0]}×{array.shape[1]}, ‖·‖ = {np.linalg.norm(array):.4g})"
+    number = complex(sp.N(value))
+    return f"{number.real:.6g}" if number.imag == 0 else f"{number:.6g}"
