@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from .errors import SymbpError
 from .softmax import LogSoftmax, Softmax, SoftmaxCrossEntropy
@@ -31,7 +32,7 @@ __all__ = [
     "Sigmoid", "ReLU", "LeakyReLU", "Softplus", "LogSumExp",
     "Softmax", "LogSoftmax", "SoftmaxCrossEntropy",
     "sigmoid", "relu", "leaky_relu", "softplus", "tanh", "softmax", "log_softmax",
-    "softmax_cross_entropy", "mse", "dense", "is_matrix",
+    "softmax_cross_entropy", "mse", "dense", "is_matrix", "elementwise",
 ]
 
 
@@ -163,6 +164,22 @@ class LogSumExp(sp.Function):
         return _latex_call(printer, r"\operatorname{logsumexp}", self.args, exp)
 
 
+class Elementwise(ElementwiseApplyFunction):
+    """SymPy's elementwise application, also on a 1 x 1 matrix, where SymPy's own
+    constructor calls the function on the matrix itself (``Heaviside`` of a matrix
+    raises, ``sigmoid`` of one is no matrix); rebuilding (``xreplace``) keeps the class."""
+
+    def __new__(cls, function, expr):
+        if tuple(expr.shape) != (1, 1):
+            return super().__new__(cls, function, expr)
+        return MatrixExpr.__new__(cls, function, expr)
+
+
+def elementwise(function: sp.Lambda, x) -> ElementwiseApplyFunction:
+    """``function`` applied to every entry of the matrix ``x``."""
+    return _hashed(Elementwise(function, x))
+
+
 def _elementwise(cls, x, *extra):
     """Apply a scalar Function class to a scalar, a matrix or a list."""
     if isinstance(x, Sequence) and not isinstance(x, str):
@@ -170,7 +187,7 @@ def _elementwise(cls, x, *extra):
     x = sp.sympify(x)
     if is_matrix(x):
         d = sp.Dummy("d", real=True)
-        return _hashed(ElementwiseApplyFunction(sp.Lambda(d, cls(d, *extra)), x))
+        return elementwise(sp.Lambda(d, cls(d, *extra)), x)
     return _hashed(cls(x, *extra))
 
 

@@ -36,12 +36,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import sympy as sp
-from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 from sympy.matrices.expressions.special import OneMatrix, ZeroMatrix
 
 from .errors import SymbpError
-from .functions import LogSoftmax, Softmax, SoftmaxCrossEntropy
+from .functions import LogSoftmax, Softmax, SoftmaxCrossEntropy, elementwise
 from .model import Model
 
 __all__ = ["Node", "Graph", "value", "U", "placeholder"]
@@ -256,7 +255,7 @@ def _is_symmetric_const(expr) -> bool:
 
 def _map(node, a):
     subs = {placeholder(k): v for k, v in enumerate(a[1:])}
-    return ElementwiseApplyFunction(sp.Lambda(U, node.attr.xreplace(subs)), a[0])
+    return elementwise(sp.Lambda(U, node.attr.xreplace(subs)), a[0])
 
 
 _VALUES = {

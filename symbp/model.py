@@ -41,6 +41,8 @@ def free_symbols(expr) -> set:
     for e in walk(expr):
         if isinstance(e, sp.Lambda):
             bound |= set(e.variables)
+        elif isinstance(e, sp.Sum):
+            bound |= {limit[0] for limit in e.limits}
         elif isinstance(e, (sp.Symbol, sp.MatrixSymbol)):
             found.add(e)
     return found - bound
@@ -69,11 +71,6 @@ def _as_scalar_loss(loss):
                 "(wrap it in Trace(...), a [0, 0] element of a 1x1 product, or a mean)."
             )
         return sp.Trace(loss)
-    if any(isinstance(e, sp.Sum) for e in walk(loss)):
-        raise SymbpError(
-            f"the loss {_short(loss)} contains a Sum over an index: SymPy expands (A.T*B)[0, 0] "
-            "with a symbolic size into a Sum; write Trace(A.T*B) instead (the same value)."
-        )
     return loss
 
 

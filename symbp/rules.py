@@ -20,12 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import sympy as sp
-from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixExpr
 from sympy.matrices.expressions.special import OneMatrix
 
 from .errors import SymbpError
-from .functions import LeakyReLU, LogSoftmax, ReLU
+from .functions import LeakyReLU, LogSoftmax, ReLU, elementwise
 from .graph import Node, U, placeholder
 from .model import _short
 
@@ -109,7 +108,7 @@ def _rowsum_broadcast(m, cols):
 
 
 def _elementwise(body, x):
-    return ElementwiseApplyFunction(sp.Lambda(U, body), x)
+    return elementwise(sp.Lambda(U, body), x)
 
 
 @rule("matmul")
@@ -170,6 +169,8 @@ def _frobenius(c: Ctx):
 def _element(c: Ctx):
     i, j = c.node.attr
     rows, cols = c.a[0].shape
+    if (rows, cols) == (1, 1):  # the only entry: the adjoint itself, as a 1 x 1 matrix
+        return (times(c.g, OneMatrix(1, 1)),)
     return (times(c.g, UnitMatrix(i, j, rows, cols)),)
 
 

@@ -16,10 +16,11 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 from sympy.matrices.expressions.special import OneMatrix, ZeroMatrix
 
 from .errors import SymbpError
-from .functions import LogSoftmax, ReLU, Softmax, SoftmaxCrossEntropy
+from .functions import LogSoftmax, ReLU, Softmax, SoftmaxCrossEntropy, elementwise
 from .graph import Graph, U, placeholder
 from .model import Model, _short
 from .order import ordered_terms
+from .rules import UnitMatrix
 
 __all__ = ["trace"]
 
@@ -75,7 +76,7 @@ class _Tracer:
 
     @staticmethod
     def _is_const(e) -> bool:
-        return isinstance(e, (OneMatrix, ZeroMatrix, sp.Identity)) or (
+        return isinstance(e, (OneMatrix, ZeroMatrix, sp.Identity, UnitMatrix)) or (
             isinstance(e, sp.Expr) and (e.is_Number or isinstance(e, sp.NumberSymbol)))
 
     def _plan_matmul(self, e):
@@ -179,7 +180,9 @@ class _Tracer:
         var, body = lam.variables[0], lam.expr
         if isinstance(body, sp.Max) and set(body.args) == {sp.Integer(0), var}:
             body = ReLU(var)
-        extras = sorted((s for s in body.free_symbols if s != var), key=str)
+        elements = sorted(body.atoms(MatrixElement), key=str)  # T[0, 0] of a parameter T
+        rest = body.xreplace({el: sp.Dummy() for el in elements}).free_symbols
+        extras = elements + sorted((s for s in body.free_symbols & rest if s != var), key=str)
         subs = {var: U, **{s: placeholder(k) for k, s in enumerate(extras)}}
         template = body.xreplace(subs)
         return (e.expr, *extras), lambda a, *xs: self.graph.op("map", (a, *xs), template, source=e)
@@ -191,7 +194,26 @@ class _Tracer:
     def _plan_sce(self, e):
         return e.args, lambda z, y: self.graph.op("sce", (z, y), source=e)
 
+    def _plan_sum(self, e):
+        """``Sum(f(M[i, j], ...), (i, 0, n - 1))``: ``𝟙ᵀ f(M[:, j], ...)``, a sum over the rows."""
+        return (_rows_sum(e),), lambda i: i
+
+    def _plan_piecewise(self, e):
+        """A ``scalar`` node over the pieces' values and the sides of their conditions, so a
+        value the pieces share (Huber's residual) is computed once, before the branch."""
+        parts: list = []
+        for value, cond in e.args:
+            parts += [value, *_condition_sides(cond)]
+        children = tuple(dict.fromkeys(p for p in parts if not self._is_const(p)))
+
+        def build(*ids):
+            template = e.xreplace({c: placeholder(k) for k, c in enumerate(children)})
+            return self.graph.op("scalar", ids, template, source=e)
+        return children, build
+
     def _plan_scalar(self, e):
+        if isinstance(e, sp.Piecewise):
+            return self._plan_piecewise(e)
         if isinstance(e, sp.Max) and len(e.args) == 2 and 0 in e.args:
             other = e.args[0] if e.args[1] == 0 else e.args[1]
             return self._plan_scalar(ReLU(other))
@@ -239,6 +261,56 @@ def _broadcast_terms(e) -> tuple:
     return tuple(terms)
 
 
+def _condition_sides(cond) -> list:
+    """The expressions a Piecewise condition compares (``|r|`` and 1 in ``|r| <= 1``)."""
+    if isinstance(cond, sp.core.relational.Relational):
+        return [cond.lhs, cond.rhs]
+    if isinstance(cond, (sp.And, sp.Or, sp.Not)):
+        return [side for c in cond.args for side in _condition_sides(c)]
+    if cond in (sp.true, sp.false):
+        return []
+    raise SymbpError(f"symbp cannot branch on the condition {_short(cond)}; compare expressions "
+                     "with <, <=, >, >= (joined by & and |).")
+
+
+def _rows_sum(e):
+    """A ``Sum`` over a row index as a matrix expression: entries become columns."""
+    if len(e.limits) != 1:
+        raise SymbpError(f"the sum {_short(e)} runs over several indices; write one sum per index.")
+    i, lo, hi = e.limits[0]
+    if lo != 0:
+        raise SymbpError(f"the sum {_short(e)} starts at {lo}; symbp sums over whole rows (from 0).")
+    column = _column(e.function, i, hi + 1, e)
+    return MatrixElement(sp.MatMul(OneMatrix(1, hi + 1), column), 0, 0)
+
+
+def _column(f, i, rows, whole):
+    """The ``rows x 1`` column whose entry ``i`` is ``f``."""
+    if not f.has(i):
+        return sp.MatMul(f, OneMatrix(rows, 1))
+    if isinstance(f, MatrixElement):
+        m, r, c = f.args
+        if r == i and not c.has(i) and m.shape[0] == rows:
+            cols = m.shape[1]
+            return m if cols == 1 else sp.MatMul(m, UnitMatrix(c, 0, cols, 1))
+        if c == i and not r.has(i) and m.shape[1] == rows:
+            return _column(MatrixElement(sp.Transpose(m), c, r), i, rows, whole)
+    elif f.is_Add:
+        return sp.MatAdd(*[_column(t, i, rows, whole) for t in f.args])
+    elif f.is_Mul:
+        coeff = sp.Mul(*[t for t in f.args if not t.has(i)])
+        parts = [_column(t, i, rows, whole) for t in f.args if t.has(i)]
+        column = parts[0] if len(parts) == 1 else sp.HadamardProduct(*parts)
+        return column if coeff == 1 else sp.MatMul(coeff, column)
+    elif f.is_Pow and not f.exp.has(i):
+        return sp.HadamardPower(_column(f.base, i, rows, whole), f.exp)
+    elif isinstance(f, sp.Function) and len(f.args) == 1:
+        d = sp.Dummy("d", real=True)
+        return elementwise(sp.Lambda(d, f.func(d)), _column(f.args[0], i, rows, whole))
+    raise SymbpError(f"symbp cannot sum {_short(f)} over the rows in {_short(whole)}: write it with "
+                     f"entries M[{i}, j] of matrices with {rows} rows and functions of one argument.")
+
+
 def _t(m):
     return m.arg if isinstance(m, sp.Transpose) else sp.Transpose(m)
 
@@ -257,6 +329,7 @@ _DISPATCH = [
     (Softmax, "_plan_softmax"),
     (LogSoftmax, "_plan_softmax"),
     (SoftmaxCrossEntropy, "_plan_sce"),
+    (sp.Sum, "_plan_sum"),
 ]
 
 

@@ -19,10 +19,10 @@ ROWS = 5
 
 def _run(loss, params, values, dims=None):
     """symbp's loss and gradients for ``values`` (name -> array), via the generated module."""
-    d = sb.derive(sb.Model(loss, params=params, name="t"))
-    mod = sb.compile(d)
+    model = sb.Model(loss, params=params, name="t")
+    mod = sb.compile(sb.derive(model))
     p = {s.name: values[s.name] for s in params}
-    data = {k: v for k, v in values.items() if k not in p}
+    data = {s.name: values[s.name] for s in model.data}
     value, grads = mod.loss_and_grad(p, **data, **(dims or {}))
     assert np.allclose(mod.loss(p, **data, **(dims or {})), value, rtol=1e-12)
     return value, grads
@@ -116,3 +116,72 @@ def test_softmax_cross_entropy_gradient_is_exact_for_labels_not_summing_to_one(l
         return -anp.sum(v["Y"] * logp) / ROWS
     values = {"X": _normal(ROWS, 4), "W": _normal(4, 3), "Y": labels}
     _assert_matches(sb.softmax_cross_entropy(x * w, y), [w], values, reference)
+
+
+def _sig(z):
+    return 1 / (1 + anp.exp(-z))
+
+
+def test_activations_of_one_by_one_matrices():
+    w, x, a = sp.MatrixSymbol("w", 3, 1), sp.MatrixSymbol("x", 3, 1), sp.MatrixSymbol("A", 3, 3)
+    y = sp.MatrixSymbol("y", 1, 1)
+    values = {"w": _normal(3, 1), "x": _normal(3, 1), "A": _normal(3, 3), "y": _normal(1, 1)}
+    _assert_matches(sp.Trace(sb.sigmoid(w.T * x)), [w], values,
+                    lambda v: anp.sum(_sig(v["w"].T @ v["x"])))
+    _assert_matches(sp.Trace(sb.relu(w.T * a * w)), [w], values,
+                    lambda v: anp.sum(anp.maximum(v["w"].T @ v["A"] @ v["w"], 0)))
+    _assert_matches(sb.mse(sb.sigmoid(w.T * x), y), [w], values,
+                    lambda v: anp.sum((_sig(v["w"].T @ v["x"]) - v["y"]) ** 2))
+
+
+def test_matrix_entries_of_a_parameter_inside_an_elementwise_lambda():
+    t, z, c = sp.MatrixSymbol("T", 2, 2), sp.MatrixSymbol("Z", 2, 2), sp.Symbol("c")
+    u = sp.Symbol("u")
+    loss = sp.Trace(z.applyfunc(sp.Lambda(u, sp.tanh(u * t[0, 0] + c * t[1, 0]))))
+    values = {"T": _normal(2, 2), "Z": _normal(2, 2), "c": np.float64(0.3)}
+    _assert_matches(loss, [t], values,
+                    lambda v: anp.trace(anp.tanh(v["Z"] * v["T"][0, 0] + v["c"] * v["T"][1, 0])))
+
+
+def test_sum_of_ones_row_times_column_is_a_sum_over_the_rows():
+    v = sp.MatrixSymbol("v", n, 1)
+    loss = (O(1, n) * v.applyfunc(sp.tanh))[0, 0]
+    assert isinstance(loss, sp.Sum)  # what SymPy makes of it with a symbolic n
+    _assert_matches(loss, [v], {"v": _normal(ROWS, 1)}, lambda p: anp.sum(anp.tanh(p["v"])))
+
+
+def test_entry_of_a_product_with_a_symbolic_inner_size():
+    a, b = sp.MatrixSymbol("A", n, 3), sp.MatrixSymbol("B", n, 3)
+    values = {"A": _normal(ROWS, 3), "B": _normal(ROWS, 3)}
+    _assert_matches((a.T * b)[1, 2] / n, [a, b], values,
+                    lambda v: anp.sum(v["A"][:, 1] * v["B"][:, 2]) / ROWS)
+
+
+def test_index_notation_sum_over_the_batch():
+    a, b, i = sp.MatrixSymbol("A", n, 3), sp.MatrixSymbol("B", n, 3), sp.Symbol("i", integer=True)
+    loss = sp.Sum(sp.log(1 + sp.exp(a[i, 0] * b[i, 1])) + 2 * a[i, 2] ** 2 - b[i, 0], (i, 0, n - 1)) / n
+    values = {"A": _normal(ROWS, 3), "B": _normal(ROWS, 3)}
+    _assert_matches(loss, [a], values, lambda v: anp.sum(
+        anp.log(1 + anp.exp(v["A"][:, 0] * v["B"][:, 1])) + 2 * v["A"][:, 2] ** 2 - v["B"][:, 0]) / ROWS)
+
+
+def test_sums_symbp_cannot_write_over_rows_are_refused_in_one_sentence():
+    a, i = sp.MatrixSymbol("A", n, 3), sp.Symbol("i", integer=True)
+    with pytest.raises(sb.SymbpError, match="starts at 1"):
+        sb.derive(sb.Model(sp.Sum(a[i, 0] ** 2, (i, 1, n - 1)), [a]))
+    with pytest.raises(sb.SymbpError, match="cannot sum atan2"):
+        sb.derive(sb.Model(sp.Sum(sp.atan2(a[i, 0], a[i, 1]), (i, 0, n - 1)), [a]))
+
+
+def test_top_level_piecewise_in_a_scalar_model_huber():
+    w, x, y = sp.symbols("w x y")
+    r = w * x - y
+    loss = sp.Piecewise((r**2 / 2, sp.Abs(r) <= 1), (sp.Abs(r) - sp.Rational(1, 2), True))
+    mod = sb.compile(sb.derive(sb.Model(loss, params=[w], name="huber")))
+    xs, ys = np.array([1.0, 2.0, 3.0, -1.0]), np.array([0.5, 5.0, -1.0, 0.2])
+
+    def huber(wv):
+        res = wv * xs - ys
+        return anp.mean(anp.where(anp.abs(res) <= 1, res**2 / 2, anp.abs(res) - 0.5))
+    value, grads = mod.loss_and_grad({"w": np.float64(0.7)}, x=xs, y=ys)
+    assert np.isclose(value, huber(0.7)) and np.isclose(grads["w"], grad(huber)(0.7))
