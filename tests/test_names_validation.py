@@ -172,3 +172,131 @@ def test_matrix_names_of_generated_temporaries_do_not_collide():
               "Ｐ1": rng.normal(size=(1, 2))}
     data = {"X": rng.normal(size=(6, 3)), "Y": np.eye(2)[[0, 1, 1, 0, 1, 0]]}
     assert_gradients_match_fd(model, hand, params, data)
+
+
+def test_params_named_like_keyword_arguments_get_their_own_gradients():
+    lr, lr_wide, d = sp.symbols("lr ｌｒ d")
+    model = sb.Model((lr * d - lr_wide) ** 2, params=[lr, lr_wide])
+
+    def hand(p, d):
+        return np.mean((p["lr"] * d - p["ｌｒ"]) ** 2)
+
+    rng = np.random.default_rng(6)
+    assert_gradients_match_fd(model, hand, {"lr": 0.7, "ｌｒ": -0.4}, {"d": rng.normal(size=5)})
+
+
+# -- strings are never evaluated -----------------------------------------------
+
+w, x = sp.symbols("w x")
+X3 = sp.MatrixSymbol("X", n, 3)
+W3 = sp.MatrixSymbol("W", 3, 1)
+MSE = sp.Trace((X3 * W3).T * (X3 * W3)) / n
+
+
+def one_sentence(exc) -> str:
+    text = str(exc.value)
+    assert "\n" not in text and text.endswith(".") and "_symbp" not in text
+    return text
+
+
+@pytest.mark.parametrize("where", ["loss", "outputs", "outputs dict", "names key", "value",
+                                   "values key", "matrix value entry"])
+def test_a_string_that_runs_a_command_is_refused_unrun(where, tmp_path):
+    marker = tmp_path / "pwned_X"
+    probe = f"__import__('os').system('touch {marker}') or 1"
+    build = {
+        "loss": lambda: sb.Model(probe, params=[w]),
+        "outputs": lambda: sb.Model(w * x, params=[w], outputs=probe),
+        "outputs dict": lambda: sb.Model(w * x, params=[w], outputs={"y": probe}),
+        "names key": lambda: sb.Model(w * x + 1, params=[w], names={probe: "z"}),
+        "value": lambda: sb.Model(w * x, params=[w], values={w: probe, x: 1}),
+        "values key": lambda: sb.Model(w * x, params=[w], values={probe: 1}),
+        "matrix value entry": lambda: sb.Model(MSE, params=[W3], values={W3: [[probe]] * 3}),
+    }[where]
+    with pytest.raises(sb.SymbpError) as exc:
+        build()
+    one_sentence(exc)
+    assert not marker.exists()
+
+
+def test_values_may_name_a_symbol_by_its_exact_name():
+    model = sb.Model((w * x - 1) ** 2, params=[w], values={"w": 0.5, x: sp.Rational(3, 2)})
+    assert model.values == {w: sp.Float(0.5), x: sp.Rational(3, 2)}
+    assert "w = 0.5" in sb.derive(model).explain(values=model.values)
+
+
+def test_values_of_a_matrix_keep_the_array():
+    value = np.arange(3.0).reshape(3, 1)
+    model = sb.Model(MSE, params=[W3], values={W3: value})
+    assert model.values[W3] is value
+
+
+# -- validation ----------------------------------------------------------------
+
+def test_a_dimension_listed_as_a_parameter_is_named():
+    with pytest.raises(sb.SymbpError) as exc:
+        sb.Model(MSE, params=[W3, n])
+    text = one_sentence(exc)
+    assert text.startswith("n sizes the matrix X")
+
+
+@pytest.mark.parametrize("constant, shown", [(sp.oo, "contains oo"), (-sp.oo, "contains -oo"),
+                                             (sp.zoo, "contains zoo"), (sp.nan, "contains nan"),
+                                             (float("inf"), "contains oo"),
+                                             (sp.I * w, "imaginary unit I")])
+def test_a_loss_that_is_not_finite_and_real_is_named(constant, shown):
+    with pytest.raises(sb.SymbpError) as exc:
+        sb.Model(w * x + constant, params=[w])
+    assert shown in one_sentence(exc)
+
+
+def test_an_output_that_is_not_finite_is_named():
+    with pytest.raises(sb.SymbpError) as exc:
+        sb.Model(w * x, params=[w], outputs={"y": sp.oo * w})
+    assert "the output 'y'" in one_sentence(exc)
+
+
+@pytest.mark.parametrize("fn", [sp.floor, sp.zeta, lambda e: sp.Function("g")(e, w)])
+def test_a_missing_derivative_never_shows_internal_placeholders(fn):
+    with pytest.raises(sb.SymbpError) as exc:
+        sb.derive(sb.Model(fn(w * x) + w**2, params=[w]))
+    assert "w*x" in one_sentence(exc)
+
+
+def test_symbp_error_never_shows_internal_placeholder_names():
+    assert str(sb.SymbpError("no derivative of Mod(_symbp_s0, _symbp_s1) at _symbp_u.")) == \
+        "no derivative of Mod(x1, x2) at u."
+
+
+BAD_MODELS = [
+    (lambda: sb.Model(w * x, params=2 * w), "params must be a list of Symbols"),
+    (lambda: sb.Model(w * x, params=5), "params must be a list of Symbols"),
+    (lambda: sb.Model(w * x, params="w"), "params is the string 'w'"),
+    (lambda: sb.Model(w * x, params={w, x}), "params is a set"),
+    (lambda: sb.Model(w * x, params=[w, "x"]), "params entry 'x' is not a Symbol"),
+    (lambda: sb.Model("w*x", params=[w]), "the loss is the string 'w*x'"),
+    (lambda: sb.Model(None, params=[w]), "the loss is None, not a SymPy expression"),
+    (lambda: sb.Model([w * x], params=[w]), "the loss is [w*x], not a SymPy expression"),
+    (lambda: sb.Model(w * x > 0, params=[w]), "a StrictGreaterThan"),
+    (lambda: sb.Model(sp.Matrix([[w, x]]), params=[w]), "shape (1, 2)"),
+    (lambda: sb.Model(w * x, params=[w], description=5), "the description 5 must be a string"),
+    (lambda: sb.Model(w * x, params=[w], outputs={"y": None}), "the output 'y' is None"),
+    (lambda: sb.Model(w * x, params=[w], outputs={"y": "w"}), "the output 'y' is the string"),
+    (lambda: sb.Model(w * x, params=[w], values=[1, 2]), "values must be a dict"),
+    (lambda: sb.Model(w * x, params=[w], values={w: x, x: 1}), "value given for w is x"),
+    (lambda: sb.Model(w * x, params=[w], values={w: None, x: 1}), "value given for w is None"),
+    (lambda: sb.Model(w * x, params=[w], values={w: [1, 2], x: 1}), "is [1, 2], not a finite"),
+    (lambda: sb.Model(w * x, params=[w], values={w: sp.oo, x: 1}), "is oo, not a finite"),
+    (lambda: sb.Model(w * x, params=[w], values={sp.Symbol("q"): 1}), "for q, which is not a"),
+    (lambda: sb.Model((w * sp.Symbol("ｌｒ")) ** 2, params=[w]), "data symbol 'ｌｒ' clashes"),
+    (lambda: sb.Model(w * sp.Symbol("_symbp_u", real=True), params=[w]), "'_symbp_u' starts"),
+    (lambda: sb.Model(sp.Symbol("W") * MSE, params=[W3]), "both named 'W'"),
+]
+
+
+@pytest.mark.parametrize("build, message", BAD_MODELS, ids=[m for _, m in BAD_MODELS])
+def test_bad_model_inputs_get_one_sentence(build, message):
+    with pytest.raises(sb.SymbpError) as exc:
+        build()
+    assert message in str(exc.value) and "\n" not in str(exc.value)
+    assert str(exc.value).endswith(".")
