@@ -112,7 +112,7 @@ def _symbol_list(what: str, items) -> tuple:
                          "(symbp never evaluates strings).")
     if isinstance(items, Set):
         raise SymbpError(f"{what} is a set, whose order changes from run to run; give a list.")
-    if isinstance(items, sp.Basic) or not isinstance(items, Iterable):
+    if not isinstance(items, Iterable):
         raise SymbpError(f"{what} must be a list of Symbols or MatrixSymbols, not {_short(items)}.")
     out = {}
     for item in items:

@@ -1,7 +1,9 @@
 """The only place names are made.
 
 * Python identifiers for user symbols (any name a SymPy symbol can have is
-  mapped to a safe, unique identifier, so no name can inject code);
+  mapped to a safe, unique identifier, so no name can inject code); every
+  identifier is NFKC-normal and names are compared after NFKC, as Python
+  compares them, so ``x`` and ``𝐱`` never become one variable;
 * step names by node kind: ``Z1`` (affine), ``A1`` (activation), ``P1``
   (softmax), ``L`` (loss), lower case in scalar models;
 * adjoints ``Z1_bar``, written ``\\bar{Z}_{1}`` in LaTeX.
