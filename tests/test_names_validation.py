@@ -102,6 +102,18 @@ def test_scalar_params_equal_after_nfkc_get_their_own_gradients():
     assert_gradients_match_fd(model, hand, params, {"d": rng.normal(size=7)})
 
 
+def test_data_equal_after_nfkc_are_read_from_their_own_arrays():
+    w, d, db = sp.symbols("w d 𝐝")
+    model = sb.Model((w * d - db) ** 2, params=[w])
+
+    def hand(p, **data):
+        return np.mean((p["w"] * data["d"] - data["𝐝"]) ** 2)
+
+    rng = np.random.default_rng(7)
+    assert_gradients_match_fd(model, hand, {"w": 0.8},
+                              {"d": rng.normal(size=5), "𝐝": rng.normal(size=5)})
+
+
 def test_matrix_params_equal_after_nfkc_get_their_own_gradients():
     X, Y = sp.MatrixSymbol("X", n, 3), sp.MatrixSymbol("Y", n, 2)
     W, Wb = sp.MatrixSymbol("W", 3, 2), sp.MatrixSymbol("𝐖", 3, 2)
