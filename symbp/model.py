@@ -2,18 +2,21 @@
 
 Every free symbol of the loss that is not a parameter is data, except the
 symbols that size a matrix (``n`` in ``MatrixSymbol("X", n, 4)``): those are
-dimensions, bound from the arrays' shapes at run time.
+dimensions, bound from the arrays' shapes at run time. Strings are never
+parsed (SymPy's parser evaluates them): every expression must be SymPy already.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import unicodedata
+from collections.abc import Iterable, Mapping, Set
 
+import numpy as np
 import sympy as sp
 
 from .errors import SymbpError
 
-__all__ = ["Model", "walk", "free_symbols", "KEYWORDS"]
+__all__ = ["Model", "walk", "free_symbols", "as_expr", "checked_values", "KEYWORDS"]
 
 KEYWORDS = frozenset({"params", "state", "data", "lr", "optimizer", "momentum", "beta1", "beta2",
                       "eps", "rng", "dtype", "samples", "epochs", "batch_size", "seed",
@@ -57,13 +60,35 @@ def _short(expr, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _as_scalar_loss(loss):
+def as_expr(what: str, expr):
+    """``expr`` as a SymPy expression; a string is refused, never parsed (parsing runs code)."""
+    if isinstance(expr, (str, bytes)):
+        raise SymbpError(f"{what} is the string {_short(repr(expr))}; symbp never evaluates "
+                         "strings, so build it from SymPy symbols.")
     try:
-        loss = sp.sympify(loss, strict=True)
-    except (sp.SympifyError, TypeError) as exc:
-        raise SymbpError(f"the loss {loss!r} is not a SymPy expression.") from exc
-    if not isinstance(loss, sp.Basic):
-        raise SymbpError(f"the loss {loss!r} is not a SymPy expression.")
+        expr = sp.sympify(expr, strict=True)
+    except (sp.SympifyError, TypeError, ValueError) as exc:
+        raise SymbpError(f"{what} is {_short(repr(expr))}, not a SymPy expression.") from exc
+    if not isinstance(expr, sp.Expr):
+        raise SymbpError(f"{what} is {_short(expr)}, a {type(expr).__name__} and not an "
+                         "expression with a number value.")
+    return expr
+
+
+_NOT_FINITE = {sp.oo: "oo", sp.S.NegativeInfinity: "-oo", sp.zoo: "zoo", sp.nan: "nan",
+               sp.I: "the imaginary unit I"}
+
+
+def _check_finite(what: str, expr) -> None:
+    for e in walk(expr):
+        if e.is_Atom and e in _NOT_FINITE:
+            raise SymbpError(f"{what} {_short(expr)} contains {_NOT_FINITE[e]}; it must be a "
+                             "finite real number for every input.")
+
+
+def _as_scalar_loss(loss):
+    loss = as_expr("the loss", loss)
+    _check_finite("the loss", loss)
     if getattr(loss, "is_Matrix", False):
         if loss.shape != (1, 1):
             raise SymbpError(
@@ -79,12 +104,19 @@ def _symbol_list(what: str, items) -> tuple:
         return ()
     if _is_leaf(items):
         items = [items]
+    if isinstance(items, (str, bytes)):
+        raise SymbpError(f"{what} is the string {items!r}; list the symbols themselves "
+                         "(symbp never evaluates strings).")
+    if isinstance(items, Set):
+        raise SymbpError(f"{what} is a set, whose order changes from run to run; give a list.")
+    if not isinstance(items, Iterable):
+        raise SymbpError(f"{what} must be a list of Symbols or MatrixSymbols, not {_short(items)}.")
     out = {}
     for item in items:
         if not _is_leaf(item):
             raise SymbpError(
-                f"{what} entry {_short(item)} is not a Symbol or MatrixSymbol; list the symbols "
-                "themselves."
+                f"{what} entry {_short(repr(item) if isinstance(item, str) else item)} is not a "
+                "Symbol or MatrixSymbol; list the symbols themselves."
             )
         if item in out:
             raise SymbpError(f"{what} lists {item} twice.")
@@ -119,7 +151,8 @@ def _outputs_dict(outputs) -> dict:
     for name, expr in items:
         if not (isinstance(name, str) and name.isidentifier()):
             raise SymbpError(f"output name {name!r} is not a valid identifier.")
-        result[name] = sp.sympify(expr)
+        result[name] = as_expr(f"the output {name!r}", expr)
+        _check_finite(f"the output {name!r}", result[name])
     return result
 
 
@@ -130,7 +163,43 @@ def _names_dict(names) -> dict:
     for expr, name in (names or {}).items():
         if not (isinstance(name, str) and name.isidentifier()):
             raise SymbpError(f"the node name {name!r} for {_short(expr)} is not an identifier.")
-        out[sp.sympify(expr)] = name
+        out[as_expr(f"the sub-expression named {name!r}", expr)] = name
+    return out
+
+
+def _number(sym, value):
+    """``value`` as a finite real SymPy number; strings are refused, never parsed."""
+    try:
+        number = None if isinstance(value, (str, bytes)) else sp.sympify(value, strict=True)
+    except (sp.SympifyError, TypeError, ValueError):
+        number = None
+    if not (isinstance(number, sp.Expr) and number.is_number and number.is_extended_real
+            and number.is_finite):
+        note = " (strings are never evaluated)" if isinstance(value, (str, bytes)) else ""
+        raise SymbpError(f"the value given for {sym.name} is {_short(repr(value))}, not a finite "
+                         f"real number{note}.")
+    return number
+
+
+def checked_values(values, symbols: tuple) -> dict:
+    """``{symbol: value}`` checked entry by entry; a key may be a symbol or its exact name."""
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        raise SymbpError("values must be a dict {symbol: number or array}, such as {w: 0.5}.")
+    by_name = {s.name: s for s in symbols}
+    out = {}
+    for key, value in values.items():
+        sym = by_name.get(key) if isinstance(key, str) else key
+        if not (isinstance(sym, sp.Basic) and sym in by_name.values()):
+            raise SymbpError(f"values gives a number for {_short(repr(key))}, which is not a "
+                             f"symbol of the model ({', '.join(by_name)}).")
+        if isinstance(sym, sp.MatrixSymbol):
+            for entry in np.ravel(np.asarray(value, dtype=object)):
+                _number(sym, entry)
+            out[sym] = value
+        else:
+            out[sym] = _number(sym, value)
     return out
 
 
@@ -152,6 +221,8 @@ class Model:
             raise SymbpError("params is empty: name at least one symbol to differentiate.")
         if not (isinstance(name, str) and name.isidentifier()):
             raise SymbpError(f"the model name {name!r} must be a Python identifier such as 'mlp'.")
+        if not isinstance(description, str):
+            raise SymbpError(f"the description {_short(repr(description))} must be a string.")
         self.name = name
         self.description = description
         self.outputs = _outputs_dict(outputs)
@@ -167,23 +238,35 @@ class Model:
             if not _is_leaf(sym):
                 raise SymbpError(f"{_short(sym)} in the loss is neither a Symbol nor a MatrixSymbol.")
         self.dims = tuple(sorted(_dims_of(every) | _dims_of(self.params), key=str))
+        self._check_dims_not_params(every)
         known = {*self.params, *self.dims}
         self.data = tuple(sorted((s for s in every if s not in known), key=str))
         self._check_names()
         self.is_scalar = not any(isinstance(s, sp.MatrixSymbol) for s in (*self.params, *self.data))
         """True when no symbol is a matrix: the model describes one sample."""
-        self.values = dict(values or {})
+        self.values = checked_values(values, self.symbols)
         self.names = _names_dict(names)
+
+    def _check_dims_not_params(self, every: set) -> None:
+        for p in self.params:
+            if p in self.dims:
+                owner = next(s for s in sorted(every | set(self.params), key=str)
+                             if isinstance(s, sp.MatrixSymbol) and p in s.shape)
+                raise SymbpError(f"{p} sizes the matrix {owner}, so it is a dimension read from "
+                                 "the data's shapes, not a parameter; remove it from params.")
 
     def _check_names(self) -> None:
         for sym in (*self.data, *self.dims):
-            if sym.name in KEYWORDS:
+            if unicodedata.normalize("NFKC", sym.name) in KEYWORDS:  # Python reads ｌｒ= as lr=
                 raise SymbpError(
                     f"the {'dimension' if sym in self.dims else 'data'} symbol {sym.name!r} "
                     "clashes with a keyword argument of the generated functions; rename it."
                 )
         seen = {}
         for sym in (*self.params, *self.data, *self.dims):
+            if sym.name.startswith("_symbp_"):
+                raise SymbpError(f"the symbol name {sym.name!r} starts with _symbp_, which symbp "
+                                 "keeps for its own placeholders; rename it.")
             if sym.name in seen and seen[sym.name] != sym:
                 raise SymbpError(
                     f"two different symbols are both named {sym.name!r} (different shapes or "

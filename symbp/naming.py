@@ -1,7 +1,9 @@
 """The only place names are made.
 
 * Python identifiers for user symbols (any name a SymPy symbol can have is
-  mapped to a safe, unique identifier, so no name can inject code);
+  mapped to a safe, unique identifier, so no name can inject code); every
+  identifier is NFKC-normal and names are compared after NFKC, as Python
+  compares them, so ``x`` and ``𝐱`` never become one variable;
 * step names by node kind: ``Z1`` (affine), ``A1`` (activation), ``P1``
   (softmax), ``L`` (loss), lower case in scalar models;
 * adjoints ``Z1_bar``, written ``\\overline{Z}_{1}`` in LaTeX.
@@ -25,7 +27,8 @@ RESERVED = frozenset(
         "np", "numpy", "math", "time", "sys", "os", "params", "data", "state", "lr", "rng",
         "dims", "dtype", "optimizer", "epochs", "batch_size", "seed", "verbose", "val_data",
         "PARAMS", "DATA", "DIMS", "SHAPES", "OUTPUTS", "loss", "loss_and_grad", "predict",
-        "init_params", "train_step", "fit", "grads", "value", "history",
+        "init_params", "train_step", "fit", "grads", "value", "history", "random_data",
+        "BATCHED", "OPTIMIZERS", "DEFAULT_LR", "need_params", "need_data",
     }
 )
 
@@ -35,12 +38,23 @@ _PREFIX = {
 }
 
 
+def _nfkc(text: str) -> str:
+    return unicodedata.normalize("NFKC", text)
+
+
 def identifier(name: str) -> str:
-    """A Python identifier close to ``name`` (``x); import os`` -> ``x_import_os``)."""
-    text = re.sub(r"\W+", "_", name).strip("_") or "v"
-    if text[0].isdigit():
+    """A Python identifier close to ``name``, NFKC-normal as Python reads identifiers.
+
+    ``x); import os`` -> ``x_import_os``; ``𝐱`` -> ``x`` and ``ｉｆ`` -> ``if_`` (Python
+    would read them so), which :class:`Namer` then tells apart from a plain ``x``.
+    """
+    text = "".join(ch if ("a" + ch).isidentifier() else " " for ch in _nfkc(name))
+    text = re.sub(r"[\s_]*\s[\s_]*", "_", text).strip("_") or "v"
+    if not text[0].isidentifier():
         text = "v" + text
-    if not text.isidentifier() or text in RESERVED:
+    if _nfkc(text) != text or not text.isidentifier():  # a stray combining mark: ASCII only
+        text = "v" + re.sub(r"\W", "", text.encode("ascii", "ignore").decode())
+    if text in RESERVED:
         text += "_"
     return text
 
@@ -54,7 +68,7 @@ class Namer:
     """Hands out unique identifiers, never one in ``taken`` or ``RESERVED``."""
 
     def __init__(self, taken: Iterable[str] = ()):
-        self.taken = set(taken) | RESERVED
+        self.taken = {_nfkc(t) for t in taken if isinstance(t, str)} | RESERVED
         self.counters: dict[str, int] = {}
 
     def claim(self, base: str) -> str:
