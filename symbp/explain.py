@@ -25,7 +25,7 @@ import sympy as sp
 from .derive import _Sweep, derive
 from .errors import SymbpError
 from .ir import Derivation, Step, Term
-from .model import Model
+from .model import Model, checked_values
 from .simplify import tidy
 from .text import format_value, unicode
 
@@ -95,6 +95,7 @@ def _value(sym, value):
 def step_values(d: Derivation, values: Mapping) -> dict:
     """symbol -> value of every model symbol given and every step (SymPy, exact)."""
     model = d.model
+    values = checked_values(values, model.symbols)
     missing = [s.name for s in (*model.params, *model.data) if s not in values]
     if missing:
         raise SymbpError(f"values has no number for {', '.join(missing)}; give one for every "

@@ -26,6 +26,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from .errors import SymbpError
+from .model import as_expr
 from .softmax import LogSoftmax, Softmax, SoftmaxCrossEntropy
 
 __all__ = [
@@ -184,7 +185,7 @@ def _elementwise(cls, x, *extra):
     """Apply a scalar Function class to a scalar, a matrix or a list."""
     if isinstance(x, Sequence) and not isinstance(x, str):
         return [_elementwise(cls, v, *extra) for v in x]
-    x = sp.sympify(x)
+    x = as_expr(f"the argument of {cls.__name__}", x)
     if is_matrix(x):
         d = sp.Dummy("d", real=True)
         return elementwise(sp.Lambda(d, cls(d, *extra)), x)
@@ -203,7 +204,7 @@ def relu(x):
 
 def leaky_relu(x, alpha=None):
     """Leaky ReLU with negative slope ``alpha`` (default 1/100)."""
-    return _elementwise(LeakyReLU, x, sp.Rational(1, 100) if alpha is None else sp.sympify(alpha))
+    return _elementwise(LeakyReLU, x, sp.Rational(1, 100) if alpha is None else as_expr("alpha", alpha))
 
 
 def softplus(x):
@@ -218,7 +219,7 @@ def tanh(x):
 
 def _logit_list(z, what: str) -> list:
     if isinstance(z, Sequence) and not isinstance(z, str) and len(z) >= 2:
-        return [sp.sympify(v) for v in z]
+        return [as_expr(f"a logit of {what}", v) for v in z]
     raise SymbpError(
         f"{what} needs an n x k matrix or a list of at least two scalar logits, got {z!r}."
     )
@@ -258,7 +259,7 @@ def softmax_cross_entropy(z, y):
         _check_same_shape("softmax_cross_entropy", z, y)
         return _hashed(SoftmaxCrossEntropy(z, y))
     zs = _logit_list(z, "softmax_cross_entropy")
-    ys = [sp.sympify(v) for v in y]
+    ys = [as_expr("a label of softmax_cross_entropy", v) for v in y]
     if len(ys) != len(zs):
         raise SymbpError(
             f"softmax_cross_entropy: {len(zs)} logits but {len(ys)} labels; they must match."
@@ -280,7 +281,7 @@ def mse(p, y):
     if isinstance(p, Sequence) and not isinstance(p, str):
         pairs = list(zip(p, y, strict=True))
         return sp.Add(*[(a - b) ** 2 for a, b in pairs]) / len(pairs)
-    return (sp.sympify(p) - sp.sympify(y)) ** 2
+    return (as_expr("the prediction of mse", p) - as_expr("the target of mse", y)) ** 2
 
 
 def _dense_scalars(x, w, b):

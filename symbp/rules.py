@@ -271,10 +271,13 @@ def _checked_diff(node: Node, template, var):
         return d
     d = sp.diff(template, var)
     if d.has(sp.Derivative, sp.Subs):
+        hidden = sorted(template.free_symbols, key=lambda s: (len(s.name), s.name))
+        shown = {s: sp.Symbol("x" if len(hidden) == 1 else f"x{k + 1}")
+                 for k, s in enumerate(hidden)}
         raise SymbpError(
             f"symbp has no derivative for {_short(node.source)}: SymPy does not know the "
-            f"derivative of {_short(template.xreplace({U: sp.Symbol('x')}))}; use a function "
-            "SymPy can differentiate or define fdiff on it."
+            f"derivative of {_short(template.xreplace(shown))} with respect to "
+            f"{shown.get(var, var)}; use a function SymPy can differentiate or define fdiff on it."
         )
     return d
 

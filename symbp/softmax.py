@@ -10,6 +10,8 @@ from __future__ import annotations
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
+from .model import as_expr
+
 __all__ = ["Softmax", "LogSoftmax", "SoftmaxCrossEntropy"]
 
 
@@ -36,7 +38,7 @@ class _RowWise(MatrixExpr):
     _name = ""
 
     def __new__(cls, arg):
-        return super().__new__(cls, sp.sympify(arg))
+        return super().__new__(cls, as_expr(f"the argument of {cls.__name__}", arg))
 
     @property
     def shape(self):
@@ -76,7 +78,7 @@ class SoftmaxCrossEntropy(sp.Expr):
     is_commutative = True
 
     def __new__(cls, logits, labels):
-        return super().__new__(cls, sp.sympify(logits), sp.sympify(labels))
+        return super().__new__(cls, as_expr("the logits", logits), as_expr("the labels", labels))
 
     def doit(self, **hints):
         z, y = (a.doit(**hints) for a in self.args)
