@@ -127,7 +127,7 @@ def _symbol_list(what: str, items) -> tuple:
 def _dims_of(symbols: Iterable) -> set:
     dims = set()
     for sym in symbols:
-        if isinstance(sym, sp.MatrixSymbol):
+        if getattr(sym, "is_Matrix", False):
             for d in sym.shape:
                 if not (d.is_Integer or d.is_Symbol):
                     raise SymbpError(
@@ -237,7 +237,9 @@ class Model:
         for sym in every:
             if not _is_leaf(sym):
                 raise SymbpError(f"{_short(sym)} in the loss is neither a Symbol nor a MatrixSymbol.")
-        self.dims = tuple(sorted(_dims_of(every) | _dims_of(self.params), key=str))
+        constants = {e for expr in (self.loss, *self.outputs.values()) for e in walk(expr)
+                     if isinstance(e, (sp.OneMatrix, sp.ZeroMatrix, sp.Identity))}  # n in 𝟙 (n x 1)
+        self.dims = tuple(sorted(_dims_of(every | constants) | _dims_of(self.params), key=str))
         self._check_dims_not_params(every)
         known = {*self.params, *self.dims}
         self.data = tuple(sorted((s for s in every if s not in known), key=str))

@@ -258,7 +258,10 @@ class CodePrinter(VocabularyLowering, NumPyPrinter):
         return f"{base}**{self._paren(expr.exp, PRECEDENCE['Pow'])}"
 
     def _print_Transpose(self, expr):
-        return f"{self._paren(expr.arg, PRECEDENCE['Pow'])}.T"
+        code = self._paren(expr.arg, PRECEDENCE["Pow"])
+        if self._broadcast_ok and compact_shape(expr.arg) == (1, 1):
+            return code  # a number broadcast (𝟙ᵀ, 2 𝟙) is its own transpose
+        return f"{code}.T"
 
     def _print_Trace(self, expr):
         arg = expr.arg
@@ -288,7 +291,7 @@ class CodePrinter(VocabularyLowering, NumPyPrinter):
         return f"np.linalg.inv({self._print(expr.arg)})"
 
     def _print_MatrixElement(self, expr):
-        return f"{self._paren(expr.parent, PRECEDENCE['Atom'] - 1)}[{expr.i}, {expr.j}]"
+        return f"{self._paren(expr.parent, PRECEDENCE['Atom'] - 1)}[{self._print(expr.i)}, {self._print(expr.j)}]"
 
     def _print_UnitMatrix(self, expr):
         i, j, rows, cols = (self._print(a) for a in expr.args)

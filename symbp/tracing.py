@@ -155,9 +155,10 @@ class _Tracer:
     def _plan_trace(self, e):
         g = self.graph
         arg = e.arg
-        if arg.shape[0] != arg.shape[1]:
-            raise SymbpError(f"the trace {_short(e)} is of a {arg.shape[0]} x {arg.shape[1]} "
-                             "matrix; a trace needs a square one.")
+        rows, cols = _full_shape(arg) if isinstance(arg, (sp.MatAdd, sp.HadamardProduct)) else arg.shape
+        if rows != cols:
+            raise SymbpError(f"the trace {_short(e)} is of a {rows} x {cols} matrix; a trace "
+                             "needs a square one.")
         if isinstance(arg, sp.MatMul):
             scalars = [a for a in arg.args if not a.is_Matrix]
             mats = [a for a in arg.args if a.is_Matrix]
@@ -171,9 +172,10 @@ class _Tracer:
 
     def _plan_element(self, e):
         parent, i, j = e.args
-        if not (i.is_Integer and j.is_Integer):
-            raise SymbpError(f"the element {e} has a symbolic index; use integer indices.")
-        return (parent,), lambda p: self.graph.op("element", (p,), (int(i), int(j)), source=e)
+        if not all(k.is_Integer or k.free_symbols <= self.dims for k in (i, j)):
+            raise SymbpError(f"the element {e} has an index that is neither an integer nor a "
+                             "dimension such as n - 1; use such indices (or a Sum over the rows).")
+        return (parent,), lambda p: self.graph.op("element", (p,), (i, j), source=e)
 
     def _plan_map(self, e):
         lam = e.function
@@ -239,10 +241,8 @@ class _Tracer:
         return g.op("scalar", tuple(args), e.func(*new_args), source=e)
 
 
-def _broadcast_terms(e) -> tuple:
-    """The terms of an elementwise sum or product, a one-row (one-column) term spread over
-    the rows (columns) as NumPy broadcasts it: ``X W + b`` with ``b`` of shape (1, k) is
-    ``X W + 𝟙 b``. SymPy accepts such a sum because it cannot tell that n is not 1."""
+def _full_shape(e) -> tuple:
+    """The shape the terms of an elementwise sum or product broadcast to."""
     full = []
     for axis in range(2):
         sizes = list(dict.fromkeys(t.shape[axis] for t in e.args if t.shape[axis] != 1))
@@ -250,7 +250,14 @@ def _broadcast_terms(e) -> tuple:
             shapes = ", ".join(f"{_short(t, 30)} is {t.shape[0]} x {t.shape[1]}" for t in e.args)
             raise SymbpError(f"the terms of {_short(e)} do not broadcast to one shape ({shapes}).")
         full.append(sizes[0] if sizes else sp.Integer(1))
-    rows, cols = full
+    return tuple(full)
+
+
+def _broadcast_terms(e) -> tuple:
+    """The terms of an elementwise sum or product, a one-row (one-column) term spread over
+    the rows (columns) as NumPy broadcasts it: ``X W + b`` with ``b`` of shape (1, k) is
+    ``X W + 𝟙 b``. SymPy accepts such a sum because it cannot tell that n is not 1."""
+    rows, cols = _full_shape(e)
     terms = []
     for t in e.args:
         if t.shape[0] != rows:

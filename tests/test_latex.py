@@ -209,8 +209,8 @@ def test_models_that_are_no_layer_chain_have_no_nielsen_equations(name):
 
 def test_mlp_document_states_nielsens_four_equations():
     tex = DOCUMENTS["mlp"]
-    for row in (r"\delta_{2} = \overline{Z}_{2} &= \frac{\mathrm{probs} \odot \left(Y \mathbf{1} \mathbf{1}^{\top}\right)"
-                r" - Y}{n} && \text{(BP1)}",
+    for row in (r"\delta_{2} = \overline{Z}_{2} &= \frac{\mathrm{probs} \odot "
+                r"\left(Y \mathbf{1} \mathbf{1}^{\top}\right) - Y}{n} && \text{(BP1)}",
                 r"\delta_{1} = \overline{Z}_{1} &= \left(\delta_{2} W_{2}^{\top}\right) \odot "
                 r"\left(A_{1} \odot \left(1 - A_{1}\right)\right) && \text{(BP2)}",
                 r"\overline{b}_{1} &= \mathbf{1}^{\top} \delta_{1} && \text{(BP3)}",

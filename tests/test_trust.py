@@ -12,7 +12,7 @@ from autograd import grad
 
 import symbp as sb
 
-O = sp.OneMatrix
+ONES = sp.OneMatrix
 n = sp.Symbol("n", integer=True, positive=True)
 ROWS = 5
 
@@ -51,7 +51,7 @@ def _normal(*shape):
 
 def test_sum_of_broadcast_only_terms_keeps_the_batch_factor():
     b = sp.MatrixSymbol("b", 1, 3)
-    bb = O(n, 1) * b + O(n, 3) / 2
+    bb = ONES(n, 1) * b + ONES(n, 3) / 2
     values = {"b": _normal(1, 3)}
     _assert_matches(sp.Trace(bb.T * bb) / n, [b], values,
                     lambda v: anp.sum((v["b"] + 0.5) ** 2) * ROWS / ROWS, dims={"n": ROWS})
@@ -59,21 +59,21 @@ def test_sum_of_broadcast_only_terms_keeps_the_batch_factor():
 
 def test_squared_broadcast_mean_has_the_right_gradient():
     mu = sp.MatrixSymbol("mu", 1, 3)
-    loss = sp.Trace(O(3, n) * sp.HadamardPower(O(n, 1) * mu, 2)) / (2 * n)
+    loss = sp.Trace(ONES(3, n) * sp.HadamardPower(ONES(n, 1) * mu, 2)) / (2 * n)
     _assert_matches(loss, [mu], {"mu": _normal(1, 3)},
                     lambda v: anp.sum(v["mu"] ** 2) / 2, dims={"n": ROWS})
 
 
 def test_ones_square_matrix_product_gives_a_gradient_of_the_parameter_shape():
     c = sp.MatrixSymbol("c", 3, 1)
-    _assert_matches(sp.Trace(2 * O(3, 3) * c * c.T), [c], {"c": _normal(3, 1)},
+    _assert_matches(sp.Trace(2 * ONES(3, 3) * c * c.T), [c], {"c": _normal(3, 1)},
                     lambda v: 2 * anp.sum(v["c"]) ** 2)
 
 
 def test_gaussian_nll_with_broadcast_scale_and_epsilon():
     s, x = sp.MatrixSymbol("s", 1, 3), sp.MatrixSymbol("x", n, 3)
-    var = O(n, 1) * s.applyfunc(sp.exp) + O(n, 3) / 100
-    loss = sp.Trace(sp.HadamardProduct(x, x, var.applyfunc(lambda t: 1 / t)).T * O(n, 3)) / n
+    var = ONES(n, 1) * s.applyfunc(sp.exp) + ONES(n, 3) / 100
+    loss = sp.Trace(sp.HadamardProduct(x, x, var.applyfunc(lambda t: 1 / t)).T * ONES(n, 3)) / n
     values = {"s": _normal(1, 3), "x": _normal(ROWS, 3)}
     _assert_matches(loss, [s], values,
                     lambda v: anp.sum(v["x"] ** 2 / (anp.exp(v["s"]) + 0.01)) / ROWS)
@@ -145,7 +145,7 @@ def test_matrix_entries_of_a_parameter_inside_an_elementwise_lambda():
 
 def test_sum_of_ones_row_times_column_is_a_sum_over_the_rows():
     v = sp.MatrixSymbol("v", n, 1)
-    loss = (O(1, n) * v.applyfunc(sp.tanh))[0, 0]
+    loss = (ONES(1, n) * v.applyfunc(sp.tanh))[0, 0]
     assert isinstance(loss, sp.Sum)  # what SymPy makes of it with a symbolic n
     _assert_matches(loss, [v], {"v": _normal(ROWS, 1)}, lambda p: anp.sum(anp.tanh(p["v"])))
 
