@@ -8,6 +8,7 @@ batch dimension ``fit`` shuffles along.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 
 import sympy as sp
@@ -187,10 +188,22 @@ def _reader(planner: _Planner, symbols: list, fn: str, strict: bool) -> dict:
     idents = [names[s] for s in (*params, *data, *dims)] + ([planner.batch_size] if batch else [])
     scalars = [s for s in data if not isinstance(s, sp.MatrixSymbol)] if params else []
     return {"name": fn, "params": [(names[s], s.name) for s in params],
-            "arrays": ", ".join(names[s] for s in (*params, *data)),
-            "weak": [(names[s], s.name) for s in scalars],
+            "arrays": _wrapped([names[s] for s in (*params, *data)], "if np.result_type(", 8),
+            "reads": [(names[s], f"_scalar(data[{literal(s.name)}], dtype)" if s in scalars
+                       else f"np.asarray(data[{literal(s.name)}])") for s in data],
+            "precision": _wrapped([names[s] for s in params] + ["1.0"], "dtype = np.result_type(", 8)
+            if scalars else None,
             "data": [(names[s], s.name) for s in data], "dims": [names[d] for d in dims],
             "checks": checks, "strict": strict, "unpack": _unpack(idents)}
+
+
+def _wrapped(idents: list[str], before: str, indent: int) -> str:
+    """``a, b, c`` broken into lines of at most 100 characters after ``before`` (a call's
+    opening at ``indent``), the rest aligned under the first argument."""
+    hanging = " " * (indent + len(before))
+    lines = textwrap.wrap(", ".join(idents), 100 - len(hanging), break_long_words=False,
+                          break_on_hyphens=False)
+    return ("\n" + hanging).join(lines)
 
 
 def _unpack(idents: list[str]) -> str:
