@@ -8,6 +8,7 @@ batch dimension ``fit`` shuffles along.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 
 import sympy as sp
@@ -18,7 +19,7 @@ from .naming import Namer
 from .printing import BatchMean, CodePrinter
 from .source import docstring_safe, literal, one_line
 from .text import unicode
-from .training import batch_plan, init_plan, random_data_plan
+from .training import batch_plan, init_plan, random_data_plan, returned_gradients
 
 __all__ = ["plan_module", "Body"]
 
@@ -137,8 +138,9 @@ def _shape_text(shape, names) -> str:
     return f"({inner})"
 
 
-def _matrix_checks(sym, names: dict, bound: dict) -> list[str]:
-    """Check a matrix argument's shape, binding the dimensions it is the first to show."""
+def _matrix_checks(sym, names: dict, bound: dict, nonempty: bool) -> list[str]:
+    """Check a matrix argument's shape, binding the dimensions it is the first to show (to at
+    least 1 where ``nonempty``: the loss of data with no rows is no number)."""
     ident, shape = names[sym], tuple(sym.shape)
     expected = _shape_text(shape, names)
     checks = []
@@ -149,6 +151,9 @@ def _matrix_checks(sym, names: dict, bound: dict) -> list[str]:
         for k, d in free:
             checks.append(f"{names[d]} = {ident}.shape[{k}]")
             bound[d] = sym
+            if nonempty:
+                checks += [f"if {names[d]} == 0:", f"    _bad_shape({literal(sym.name)}, {ident}, "
+                           f"{literal(f'{expected} with {names[d]} at least 1')})"]
     origin = ", ".join(f"{names[d]} = {{{names[d]}}} from {names[bound[d]]}"
                        for d in dict.fromkeys(d for d in shape if d.is_Symbol) if bound[d] != sym)
     tup = "(" + ", ".join(names[d] if d.is_Symbol else str(d) for d in shape) + ")"
@@ -168,7 +173,7 @@ def _reader(planner: _Planner, symbols: list, fn: str, strict: bool) -> dict:
     checks: list[str] = []
     for sym in (*params, *data):
         if isinstance(sym, sp.MatrixSymbol):
-            checks += _matrix_checks(sym, names, bound)
+            checks += _matrix_checks(sym, names, bound, strict and roles[sym] == "data")
         elif not (model.is_scalar and roles[sym] == "data"):  # per-sample data: see _batch
             checks += [f"if {names[sym]}.ndim != 0:",
                        f"    _bad_shape({literal(sym.name)}, {names[sym]}, \"()\")"]
@@ -181,9 +186,24 @@ def _reader(planner: _Planner, symbols: list, fn: str, strict: bool) -> dict:
         pairs = _unpack([f"({literal(s.name)}, {names[s]})" for s in data])
         checks.insert(0, f"{planner.batch_size}, ({targets}) = _batch(({pairs}))")
     idents = [names[s] for s in (*params, *data, *dims)] + ([planner.batch_size] if batch else [])
+    scalars = [s for s in data if not isinstance(s, sp.MatrixSymbol)] if params else []
     return {"name": fn, "params": [(names[s], s.name) for s in params],
+            "arrays": _wrapped([names[s] for s in (*params, *data)], "if np.result_type(", 8),
+            "reads": [(names[s], f"_scalar(data[{literal(s.name)}], dtype)" if s in scalars
+                       else f"np.asarray(data[{literal(s.name)}])") for s in data],
+            "precision": _wrapped([names[s] for s in params] + ["1.0"], "dtype = np.result_type(", 8)
+            if scalars else None,
             "data": [(names[s], s.name) for s in data], "dims": [names[d] for d in dims],
             "checks": checks, "strict": strict, "unpack": _unpack(idents)}
+
+
+def _wrapped(idents: list[str], before: str, indent: int) -> str:
+    """``a, b, c`` broken into lines of at most 100 characters after ``before`` (a call's
+    opening at ``indent``), the rest aligned under the first argument."""
+    hanging = " " * (indent + len(before))
+    lines = textwrap.wrap(", ".join(idents), 100 - len(hanging), break_long_words=False,
+                          break_on_hyphens=False)
+    return ("\n" + hanging).join(lines)
 
 
 def _unpack(idents: list[str]) -> str:
@@ -202,6 +222,8 @@ def plan_module(d: Derivation, command: str) -> dict:
     loss_code = p.names.get(d.loss, str(d.loss))
     if model.is_scalar and loss_reader["data"]:  # the mean over the samples
         loss_code = f"{loss_code}.sum() / {p.batch_size}"
+    grad_body = p.body([d.loss, *targets], loss_code, comments=True)
+    returned = returned_gradients(grads, p.names, grad_body.lines, grad_body.returns)
     context = {
         "version": __version__,
         "name": model.name,
@@ -218,9 +240,9 @@ def plan_module(d: Derivation, command: str) -> dict:
         "scalar": model.is_scalar,
         "loss_reader": loss_reader,
         "loss_body": p.body([d.loss], loss_code),
-        "grad_body": p.body([d.loss, *targets], loss_code, comments=True),
-        "grads": [(par.name, g.name if g is not None else f"np.zeros_like({p.names[par]})")
-                  for par, g in grads.items()],
+        "grad_body": grad_body,
+        "grads": returned,
+        "grads_copied": any(code.startswith("np.array(") for _, code in returned),
         "init": init_plan(d, p.names),
         "init_dims": _dims_in(model, model.params, p.names),
         "data_dims": _dims_in(model, model.data, p.names),

@@ -4,16 +4,20 @@ dimension ``fit`` shuffles along, and what ``random_data`` draws.
 Weights feeding a ReLU get He-normal, other weights Glorot-uniform (fans
 read off the graph: the matrix product a weight enters, or the sum of
 products a scalar weight is a term of), biases zeros; a teaching model with
-example values starts at them.
+example values starts at them. ``train_step`` updates every parameter from
+its own gradient, so each gradient ``loss_and_grad`` returns is a fresh,
+writable array: copied only where the printed code could share memory.
 """
 
 from __future__ import annotations
+
+import ast
 
 import sympy as sp
 
 from .ir import Derivation
 
-__all__ = ["init_plan", "batch_plan", "random_data_plan"]
+__all__ = ["init_plan", "batch_plan", "random_data_plan", "returned_gradients"]
 
 
 # -- parameter initialisation ------------------------------------------------
@@ -143,3 +147,54 @@ def random_data_plan(d: Derivation, names: dict) -> list[dict]:
                      "classes": _dim_code(shape[1], names) if kind == "labels" else None,
                      "rows": _dim_code(shape[0], names) if kind == "labels" else None})
     return plan
+
+
+# -- returned gradients: fresh, writable arrays ------------------------------
+_VIEWS = {"broadcast_to", "reshape", "transpose", "ravel", "squeeze", "expand_dims", "asarray",
+          "swapaxes", "moveaxis", "diagonal", "view", "T"}
+"""Functions and attributes whose result may be a view of their first operand."""
+
+
+def returned_gradients(grads: dict, names: dict, lines: list[str], returns: str) -> list[tuple[str, str]]:
+    """``(name, code)`` of each entry of loss_and_grad's grads dict, from the printed statements
+    ``lines`` of loss_and_grad and its loss expression ``returns``.
+
+    A gradient is returned as it is computed when the printed code makes a new array; it is
+    copied (``np.array``) where it would be an input itself or a view of one, a read-only
+    broadcast, or the same array as the loss or an earlier gradient (decided here, once, from
+    the printed statements). A 0-d gradient becomes a 0-d array (``np.asarray``), not a
+    read-only NumPy scalar.
+    """
+    assigned = dict(line.split(" = ", 1) for line in lines if " = " in line and line[0] != "#")
+    seen = {_origin(ast.parse(returns, mode="eval").body, assigned)[0]}
+    out = []
+    for par, g in grads.items():
+        if g is None:
+            out.append((par.name, f"np.zeros_like({names[par]})"))
+            continue
+        root, readonly = _origin(ast.Name(g.name), assigned)
+        if readonly or root not in assigned or root in seen:
+            out.append((par.name, f"np.array({g.name})"))
+        else:
+            out.append((par.name, g.name if getattr(par, "shape", ()) else f"np.asarray({g.name})"))
+        seen.add(root)
+    return out
+
+
+def _origin(node: ast.expr, assigned: dict) -> tuple[str | None, bool]:
+    """``(owner, read-only)``: the variable whose array the value of ``node`` may be (itself or
+    a view of it; None for a new array), and whether the value is a read-only broadcast."""
+    if isinstance(node, ast.Name):
+        if node.id not in assigned:
+            return node.id, False  # an input
+        owner, readonly = _origin(ast.parse(assigned[node.id], mode="eval").body, assigned)
+        return (node.id if owner is None else owner), readonly
+    if isinstance(node, ast.Subscript) or (isinstance(node, ast.Attribute) and node.attr in _VIEWS):
+        return _origin(node.value, assigned)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+            and node.func.attr in _VIEWS:
+        is_numpy = isinstance(node.func.value, ast.Name) and node.func.value.id == "np"
+        operand = node.args[0] if is_numpy and node.args else node.func.value
+        owner, _ = _origin(operand, assigned)
+        return owner, node.func.attr == "broadcast_to"
+    return None, False
