@@ -83,6 +83,7 @@ class _Planner:
         used = set(targets)
         for step in self.needed(targets):
             used |= step.expr.free_symbols
+            used |= {d for size in step.shape for d in sp.sympify(size).free_symbols}
         return [s for s in self.model.symbols if s in used]
 
     def body(self, targets, returns: str, comments: bool = False) -> Body:
@@ -112,7 +113,7 @@ class _Planner:
 
     def chain_comment(self, step: Step) -> str:
         """``dL/dW1 = Xᵀ dL/dZ1``: the chain-rule step in the module's own names."""
-        rhs = unicode(self.d.step(step.name).expr, {**self.names, **self.comment_names})
+        rhs = unicode(step.expr, {**self.names, **self.comment_names})
         return one_line(f"{self.comment_names.get(step.symbol, step.name)} = {rhs}")
 
     def text(self, step: Step) -> str:
@@ -177,9 +178,7 @@ def _reader(planner: _Planner, symbols: list, fn: str, strict: bool) -> dict:
         elif not (model.is_scalar and roles[sym] == "data"):  # per-sample data: see _batch
             checks += [f"if {names[sym]}.ndim != 0:",
                        f"    _bad_shape({literal(sym.name)}, {names[sym]}, \"()\")"]
-    unbound = [d for d in dims if d not in bound]
-    if unbound:
-        raise SymbpError(f"the dimension {unbound[0]} is not the size of any input of {fn}.")
+    sizes = [d for d in dims if d not in bound]  # sizes no input shows: keyword arguments n=...
     batch = model.is_scalar and bool(data)
     if batch:
         targets = _unpack([names[s] for s in data])
@@ -190,10 +189,11 @@ def _reader(planner: _Planner, symbols: list, fn: str, strict: bool) -> dict:
     return {"name": fn, "params": [(names[s], s.name) for s in params],
             "arrays": _wrapped([names[s] for s in (*params, *data)], "if np.result_type(", 8),
             "reads": [(names[s], f"_scalar(data[{literal(s.name)}], dtype)" if s in scalars
-                       else f"np.asarray(data[{literal(s.name)}])") for s in data],
+                       else f"np.asarray(data[{literal(s.name)}])") for s in data]
+            + [(names[d], f"_size(data[{literal(d.name)}], {literal(d.name)})") for d in sizes],
             "precision": _wrapped([names[s] for s in params] + ["1.0"], "dtype = np.result_type(", 8)
             if scalars else None,
-            "data": [(names[s], s.name) for s in data], "dims": [names[d] for d in dims],
+            "data": [(names[s], s.name) for s in (*data, *sizes)], "dims": [names[d] for d in dims],
             "checks": checks, "strict": strict, "unpack": _unpack(idents)}
 
 
@@ -230,7 +230,7 @@ def plan_module(d: Derivation, command: str) -> dict:
         "command": docstring_safe(one_line(command)),
         "description": docstring_safe(model.description or f"The model {model.name!r}."),
         "forward_text": [p.text(s) for s in d.forward],
-        "backward_text": [p.text(s) for s in d.backward],
+        "backward_text": [p.text(s) for s in p.steps if s.role in ("adjoint", "gradient")],
         "params": [s.name for s in model.params],
         "data": [s.name for s in model.data],
         "dims": [s.name for s in model.dims],

@@ -62,13 +62,6 @@ def test_unsupported_expression_is_named():
     assert "Integral" in one_sentence(exc)
 
 
-def test_symbolic_sum_loss_suggests_trace():
-    v = sp.MatrixSymbol("v", n, 1)
-    with pytest.raises(sb.SymbpError) as exc:
-        sb.Model((v.T * v)[0, 0], params=[v])
-    assert "Trace" in one_sentence(exc)
-
-
 def test_two_symbols_with_one_name_are_rejected():
     with pytest.raises(sb.SymbpError) as exc:
         sb.Model(sp.Symbol("a") * sp.Symbol("a", positive=True), params=[sp.Symbol("a")])
