@@ -99,6 +99,22 @@ def _restrictions(expr):
             yield e.args[0], _NEEDS[type(e)], e
 
 
+def _surely_positive(e, strict: bool = True) -> bool:
+    """True for ``exp(.)``, sigmoids, softmaxes, squares (``strict=False``), positive
+    numbers, and sums and products of these that are positive (or nonnegative)."""
+    if e.is_positive or isinstance(e, _POSITIVE_NODES) or (not strict and e.is_nonnegative):
+        return True
+    if isinstance(e, sp.Add):
+        return (all(_surely_positive(a, False) for a in e.args)
+                and (not strict or any(_surely_positive(a) for a in e.args)))
+    if isinstance(e, sp.Mul):
+        return all(_surely_positive(a, strict) for a in e.args)
+    if isinstance(e, sp.Pow):
+        even = e.exp.is_integer and e.exp.is_even
+        return _surely_positive(e.base, strict) or (not strict and bool(even))
+    return not strict and isinstance(e, sp.Abs)
+
+
 def domains(model: Model) -> tuple[dict, list]:
     """``({symbol: (low, high)}, [unresolved])``: where to draw symbols so the loss is defined.
 
@@ -114,7 +130,7 @@ def domains(model: Model) -> tuple[dict, list]:
     unresolved = []
     for arg, interval, node in _restrictions(model.loss):
         arg = bound.get(arg, arg)
-        if isinstance(arg, _POSITIVE_NODES) and interval is POSITIVE:
+        if interval is POSITIVE and _surely_positive(arg):
             continue
         if arg in free:
             targets = [arg]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import inspect
 
 from . import refops
-from .ir import Derivation
 from .errors import SymbpError
+from .ir import Derivation
 from .reference import reference_source
 from .source import docstring_safe
 
@@ -26,9 +26,8 @@ def _refops_source() -> str:
 
 def test_context(d: Derivation, module: str) -> dict:
     """Everything ``templates/test_module.py.j2`` renders."""
-    from .version import __version__
-
     from .check import domains, size_symbols  # check imports codegen, which imports this
+    from .version import __version__
 
     model = d.model
     try:

@@ -149,3 +149,30 @@ def test_emit_with_tests_refuses_before_writing_when_the_reference_cannot_print(
                                             r"nothing was written: .*sinc\(a\*t\)"):
         sb.emit(sb.derive(model), tmp_path / "sinc_net.py", tests=True)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("framework", ["numpy", *AUTODIFF])
+def test_reference_of_a_scalar_piecewise_gives_elu_values_on_each_framework(framework):
+    from symbp.refops import OPS
+
+    model = sb.Model(sp.Piecewise((a * t + b, a * t + b > 0), (sp.exp(a * t + b) - 1, True)), [a, b])
+    ops, f = OPS[framework](), reference_function(model)
+    value = f(ops, {"a": 1.0, "b": 0.0}, {"t": ops.array(np.array([2.0, -1.0]))}, {})
+    assert np.asarray(value.tolist()) == pytest.approx([2.0, math.exp(-1.0) - 1.0], rel=1e-15)
+
+
+@pytest.mark.parametrize("framework", AUTODIFF)
+def test_autodiff_of_a_scalar_piecewise_reference_gives_elu_gradients(framework):
+    from symbp.refops import OPS
+
+    model = sb.Model(sp.Piecewise((a * t, a * t > 0), (sp.exp(a * t) - 1, True)), [a])
+    ops, f = OPS[framework](), reference_function(model)
+    data = {"t": ops.array(np.array([2.0, -1.0]))}
+    _, (grad,) = ops.value_and_grad(lambda p: ops.mean(f(ops, {"a": p[0]}, data, {})),
+                                    [np.float64(1.0)])
+    assert float(grad) == pytest.approx((2.0 - math.exp(-1.0)) / 2, rel=1e-14)
+
+
+def test_arguments_positive_by_construction_leave_the_draws_normal():
+    for loss in (sp.log(1 + sp.exp(-a * t)), sp.log(sb.sigmoid(a * t)), sp.sqrt(a**2 + 1) * t):
+        assert domains(sb.Model(loss, [a])) == ({}, [])
