@@ -222,6 +222,17 @@ def _ops(reference: str):
                          f"install it with pip install 'symbp[{extra}]'.") from exc
 
 
+def _reference_values(model: Model, reference: str, sizes: dict, data: dict, plist: list):
+    """The reference's loss and gradients; refuses inputs where the loss is not finite."""
+    ops = _ops(reference)
+    numpy_loss = _loss_of_params(model, sizes, data, OPS["numpy"]())
+    _require_finite(model, float(np.asarray(numpy_loss([np.asarray(v) for v in plist]))))
+    f = _loss_of_params(model, sizes, data, ops)
+    if reference == "fd":
+        return float(f(plist)), finite_differences(f, plist)
+    return ops.value_and_grad(f, plist)
+
+
 def check(model: Model, reference: str = "autograd", dims=None, seed: int = 0,
           rtol: float | None = None, params: dict | None = None, data: dict | None = None,
           module=None) -> Report:
@@ -239,17 +250,10 @@ def check(model: Model, reference: str = "autograd", dims=None, seed: int = 0,
     drawn_params, drawn_data = draw_inputs(model, sizes, rng)
     params = {**drawn_params, **(params or {})}
     data = {**drawn_data, **(data or {})}
+    plist = [params[p.name] for p in model.params]
+    ref_loss, ref_grads = _reference_values(model, reference, sizes, data, plist)
     module = module or compile_module(derive(model))
     loss, grads = module.loss_and_grad(params, **data)
-    plist = [params[p.name] for p in model.params]
-    ops = _ops(reference)
-    f = _loss_of_params(model, sizes, data, ops)
-    _require_finite(model, float(np.asarray(_loss_of_params(model, sizes, data, OPS["numpy"]())(
-        [np.asarray(v) for v in plist]))))
-    if reference == "fd":
-        ref_loss, ref_grads = float(f(plist)), finite_differences(f, plist)
-    else:
-        ref_loss, ref_grads = ops.value_and_grad(f, plist)
     report = Report(model.name, reference, {d.name: v for d, v in sizes.items()}, float(loss),
                     float(np.asarray(ref_loss)),
                     rtol=rtol if rtol is not None else DEFAULT_RTOL[reference])
