@@ -94,9 +94,9 @@ def _restrictions(expr):
     """``(argument, interval)`` for each node whose argument has a restricted domain."""
     for e in walk(expr):
         if isinstance(e, (sp.Pow, sp.HadamardPower)) and not e.exp.is_integer:
-            yield e.base, POSITIVE, e
+            yield e.base, POSITIVE, "a non-integer power"
         elif type(e) in _NEEDS:
-            yield e.args[0], _NEEDS[type(e)], e
+            yield e.args[0], _NEEDS[type(e)], type(e).__name__
 
 
 def _surely_positive(e, strict: bool = True) -> bool:
@@ -121,21 +121,22 @@ def domains(model: Model) -> tuple[dict, list]:
     A restricted argument that is a symbol (or the matrix an elementwise
     function is applied to) constrains that symbol; a compound one draws all
     its symbols positive (or small), which may not suffice: those nodes are
-    returned as unresolved, for the message when the loss is not finite.
+    returned as unresolved ("the argument X*W - 1 of log"), for the message when the loss is
+    not finite.
     """
     bound = {e.function.variables[0]: e.args[1] for e in walk(model.loss)
              if isinstance(e, ElementwiseApplyFunction)}
     free = set(model.params) | set(model.data)
     out = {s: POSITIVE for s in free if isinstance(s, sp.Symbol) and s.is_nonnegative}
     unresolved = []
-    for arg, interval, node in _restrictions(model.loss):
+    for arg, interval, what in _restrictions(model.loss):
         arg = bound.get(arg, arg)
         if interval is POSITIVE and _surely_positive(arg):
             continue
         if arg in free:
             targets = [arg]
         else:
-            unresolved.append(node)
+            unresolved.append(f"the argument {_short(arg, 60)} of {what}")
             interval = POSITIVE if interval is POSITIVE else (-0.4, 0.4)
             targets = sorted((s for s in walk(arg) if s in free), key=str)
         for s in targets:
@@ -206,7 +207,7 @@ def _require_finite(model: Model, value: float) -> None:
     if np.isfinite(value):
         return
     unresolved = domains(model)[1]
-    where = (f"the argument of {_short(unresolved[0], 60)} could not be kept inside its domain "
+    where = (f"{unresolved[0]} could not be kept inside its domain "
              "by drawing its symbols" if unresolved else "the inputs are outside its domain")
     raise SymbpError(f"the loss of {model.name} is {value} at the random inputs: {where}; "
                      "pass params= and data= where it is defined.")

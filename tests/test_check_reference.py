@@ -114,7 +114,7 @@ def test_arcsine_argument_is_drawn_inside_minus_one_one():
 
 def test_undefined_loss_is_refused_naming_the_node_instead_of_a_nan_mismatch():
     model = sb.Model(sp.log(-t**2 - 1) * a, [a])
-    with pytest.raises(sb.SymbpError, match=r"log\(-t\*\*2 - 1\) could not be kept inside"):
+    with pytest.raises(sb.SymbpError, match=r"the argument -t\*\*2 - 1 of log could not be kept"):
         sb.check(model, "fd")
 
 
@@ -176,3 +176,11 @@ def test_autodiff_of_a_scalar_piecewise_reference_gives_elu_gradients(framework)
 def test_arguments_positive_by_construction_leave_the_draws_normal():
     for loss in (sp.log(1 + sp.exp(-a * t)), sp.log(sb.sigmoid(a * t)), sp.sqrt(a**2 + 1) * t):
         assert domains(sb.Model(loss, [a])) == ({}, [])
+
+
+def test_undefined_elementwise_log_names_the_matrix_it_is_applied_to():
+    X, W = matrices("X W", X=(n, 3), W=(3, 2))
+    mapped = (X * W - X * W * W.T * W).applyfunc(sp.Lambda(x, sp.log(x)))
+    model = sb.Model(sp.Trace(sp.OneMatrix(1, n) * mapped * sp.OneMatrix(2, 1)) / n, [W])
+    with pytest.raises(sb.SymbpError, match=r"the argument X\*W - X\*W\*W.T\*W of log could not"):
+        sb.check(model, "fd")
