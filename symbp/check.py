@@ -209,7 +209,7 @@ def _require_finite(model: Model, value: float) -> None:
     unresolved = domains(model)[1]
     where = (f"{unresolved[0]} could not be kept inside its domain "
              "by drawing its symbols" if unresolved else "the inputs are outside its domain")
-    raise SymbpError(f"the loss of {model.name} is {value} at the random inputs: {where}; "
+    raise SymbpError(f"the loss of {model.name} is {value} at the checked inputs: {where}; "
                      "pass params= and data= where it is defined.")
 
 
