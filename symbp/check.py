@@ -5,7 +5,10 @@ float64 parameters and data, and compares the loss and every gradient with
 the reference: central finite differences (``"fd"``) of an independent
 NumPy evaluation of the loss, or the autodiff of HIPS autograd, PyTorch or
 JAX running that evaluation. Labels of a softmax cross-entropy are drawn as
-probability rows (the function's domain).
+probability rows (the function's domain); a symbol under a log, a
+non-integer power, an inverse sine/cosine/tanh/cosh, or declared positive is
+drawn inside that domain (``domains``); a symbol that only sizes constants
+(``n`` in ``OneMatrix(n, 1)``) gets a small integer (``size_symbols``).
 """
 
 from __future__ import annotations
@@ -15,15 +18,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import sympy as sp
+from sympy.codegen.cfunctions import log1p, log2, log10
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from .codegen import compile_module
 from .derive import derive
 from .errors import SymbpError
-from .model import Model
+from .functions import Sigmoid, Softmax, Softplus
+from .model import Model, _short, walk
 from .reference import reference_function
 from .refops import OPS, finite_differences, relative_error
 
-__all__ = ["check", "Report", "draw_inputs", "concrete_dims", "REFERENCES"]
+__all__ = ["check", "Report", "draw_inputs", "concrete_dims", "domains", "size_symbols",
+           "REFERENCES"]
 
 REFERENCES = ("fd", "autograd", "torch", "jax")
 DEFAULT_RTOL = {"fd": 1e-5, "autograd": 1e-6, "torch": 1e-6, "jax": 1e-6}
@@ -68,11 +75,85 @@ class Report:
         return "\n".join(lines)
 
 
+POSITIVE, UNIT, ABOVE_ONE = (0.5, 2.0), (-0.9, 0.9), (1.5, 3.0)
+_NEEDS = {sp.log: POSITIVE, log2: POSITIVE, log10: POSITIVE, log1p: POSITIVE, sp.asin: UNIT,
+          sp.acos: UNIT, sp.atanh: UNIT, sp.acosh: ABOVE_ONE}
+_POSITIVE_NODES = (sp.exp, Sigmoid, Softplus, Softmax)
+
+
+def size_symbols(model: Model) -> tuple:
+    """Data symbols that only size constants (``n`` in ``OneMatrix(n, 1)``), sorted by name."""
+    found = set()
+    for e in walk(model.loss):
+        if isinstance(e, (sp.OneMatrix, sp.ZeroMatrix, sp.Identity)):
+            found |= {d for d in e.shape if isinstance(d, sp.Symbol)}
+    return tuple(s for s in model.data if s in found)
+
+
+def _restrictions(expr):
+    """``(argument, interval)`` for each node whose argument has a restricted domain."""
+    for e in walk(expr):
+        if isinstance(e, (sp.Pow, sp.HadamardPower)) and not e.exp.is_integer:
+            yield e.base, POSITIVE, "a non-integer power"
+        elif type(e) in _NEEDS:
+            yield e.args[0], _NEEDS[type(e)], type(e).__name__
+
+
+def _surely_positive(e, strict: bool = True) -> bool:
+    """True for ``exp(.)``, sigmoids, softmaxes, squares (``strict=False``), positive
+    numbers, and sums and products of these that are positive (or nonnegative)."""
+    if e.is_positive or isinstance(e, _POSITIVE_NODES) or (not strict and e.is_nonnegative):
+        return True
+    if isinstance(e, sp.Add):
+        return (all(_surely_positive(a, False) for a in e.args)
+                and (not strict or any(_surely_positive(a) for a in e.args)))
+    if isinstance(e, sp.Mul):
+        return all(_surely_positive(a, strict) for a in e.args)
+    if isinstance(e, sp.Pow):
+        even = e.exp.is_integer and e.exp.is_even
+        return _surely_positive(e.base, strict) or (not strict and bool(even))
+    return not strict and isinstance(e, sp.Abs)
+
+
+def domains(model: Model) -> tuple[dict, list]:
+    """``({symbol: (low, high)}, [unresolved])``: where to draw symbols so the loss is defined.
+
+    A restricted argument that is a symbol (or the matrix an elementwise
+    function is applied to) constrains that symbol; a compound one draws all
+    its symbols positive (or small), which may not suffice: those nodes are
+    returned as unresolved ("the argument X*W - 1 of log"), for the message when the loss is
+    not finite.
+    """
+    bound = {e.function.variables[0]: e.args[1] for e in walk(model.loss)
+             if isinstance(e, ElementwiseApplyFunction)}
+    free = set(model.params) | set(model.data)
+    out = {s: POSITIVE for s in free if isinstance(s, sp.Symbol) and s.is_nonnegative}
+    unresolved = []
+    for arg, interval, what in _restrictions(model.loss):
+        arg = bound.get(arg, arg)
+        if interval is POSITIVE and _surely_positive(arg):
+            continue
+        if arg in free:
+            targets = [arg]
+        else:
+            unresolved.append(f"the argument {_short(arg, 60)} of {what}")
+            interval = POSITIVE if interval is POSITIVE else (-0.4, 0.4)
+            targets = sorted((s for s in walk(arg) if s in free), key=str)
+        for s in targets:
+            low, high = out.get(s, interval)
+            low, high = max(low, interval[0]), min(high, interval[1])
+            out[s] = (low, high) if low < high else out.get(s, interval)
+    return dict(sorted(((s.name, v) for s, v in out.items()))), unresolved
+
+
 def concrete_dims(model: Model, dims: Mapping | None, rng) -> dict:
-    """``{dim symbol: int}``: given sizes (by symbol or name), random small ones else."""
+    """``{dim symbol: int}``: given sizes (by symbol or name), random small ones else.
+
+    Data symbols that only size constants count as dimensions here.
+    """
     given = {(k.name if isinstance(k, sp.Symbol) else str(k)): int(v) for k, v in (dims or {}).items()}
     out = {}
-    for d in model.dims:
+    for d in (*model.dims, *size_symbols(model)):
         out[d] = given.pop(d.name) if d.name in given else int(rng.integers(3, 7))
     if given:
         raise SymbpError(f"dims names {', '.join(sorted(given))}, which are not dimensions of "
@@ -81,22 +162,28 @@ def concrete_dims(model: Model, dims: Mapping | None, rng) -> dict:
 
 
 def draw_inputs(model: Model, dims: dict, rng, samples: int = 7) -> tuple[dict, dict]:
-    """Random float64 ``(params, data)`` dicts keyed by symbol name."""
+    """Random float64 ``(params, data)`` dicts keyed by symbol name, inside ``domains``."""
     def shape(sym):
         return tuple(int(sp.sympify(d).xreplace(dims)) for d in model.shape_of(sym))
 
-    params = {p.name: rng.normal(size=shape(p)) for p in model.params}
-    labels = set(model.labels)
+    def value(sym, size):
+        if sym.name in ranges:
+            return rng.uniform(*ranges[sym.name], size=size)
+        return rng.normal(size=size)
+
+    ranges = domains(model)[0]
+    params = {p.name: value(p, shape(p)) for p in model.params}
+    labels, sizes = set(model.labels), set(size_symbols(model))
     data = {}
     for s in model.data:
         if s in labels:
             logits = 2.0 * rng.normal(size=shape(s))
             e = np.exp(logits - logits.max(axis=1, keepdims=True))
             data[s.name] = e / e.sum(axis=1, keepdims=True)
-        elif model.is_scalar:
-            data[s.name] = rng.normal(size=(samples,))
+        elif s in sizes:
+            data[s.name] = int(dims.get(s, 3))
         else:
-            data[s.name] = rng.normal(size=shape(s))
+            data[s.name] = value(s, (samples,) if model.is_scalar else shape(s))
     if model.is_scalar:
         params = {k: np.float64(v) for k, v in params.items()}
     return params, data
@@ -105,14 +192,25 @@ def draw_inputs(model: Model, dims: dict, rng, samples: int = 7) -> tuple[dict, 
 def _loss_of_params(model: Model, sizes: dict, data: dict, ops):
     """``f(list of param arrays) -> loss`` through the reference evaluation."""
     reference = reference_function(model)
-    data = {k: ops.array(v) for k, v in data.items()}
     dims = {d.name: v for d, v in sizes.items()}
+    data = {k: v if k in dims else ops.array(v) for k, v in data.items()}
     names = [p.name for p in model.params]
 
     def f(values):
         value = reference(ops, dict(zip(names, values, strict=True)), data, dims)
         return ops.mean(value) if model.is_scalar else value
     return f
+
+
+def _require_finite(model: Model, value: float) -> None:
+    """Refuse inputs where the model's own loss is undefined (no false alarm on NaN)."""
+    if np.isfinite(value):
+        return
+    unresolved = domains(model)[1]
+    where = (f"{unresolved[0]} could not be kept inside its domain "
+             "by drawing its symbols" if unresolved else "the inputs are outside its domain")
+    raise SymbpError(f"the loss of {model.name} is {value} at the checked inputs: {where}; "
+                     "pass params= and data= where it is defined.")
 
 
 def _ops(reference: str):
@@ -123,6 +221,17 @@ def _ops(reference: str):
         extra = "test" if name == "autograd" else name
         raise SymbpError(f"the reference {reference!r} needs the package {exc.name!r}; "
                          f"install it with pip install 'symbp[{extra}]'.") from exc
+
+
+def _reference_values(model: Model, reference: str, sizes: dict, data: dict, plist: list):
+    """The reference's loss and gradients; refuses inputs where the loss is not finite."""
+    ops = _ops(reference)
+    numpy_loss = _loss_of_params(model, sizes, data, OPS["numpy"]())
+    _require_finite(model, float(np.asarray(numpy_loss([np.asarray(v) for v in plist]))))
+    f = _loss_of_params(model, sizes, data, ops)
+    if reference == "fd":
+        return float(f(plist)), finite_differences(f, plist)
+    return ops.value_and_grad(f, plist)
 
 
 def check(model: Model, reference: str = "autograd", dims=None, seed: int = 0,
@@ -142,15 +251,10 @@ def check(model: Model, reference: str = "autograd", dims=None, seed: int = 0,
     drawn_params, drawn_data = draw_inputs(model, sizes, rng)
     params = {**drawn_params, **(params or {})}
     data = {**drawn_data, **(data or {})}
+    plist = [params[p.name] for p in model.params]
+    ref_loss, ref_grads = _reference_values(model, reference, sizes, data, plist)
     module = module or compile_module(derive(model))
     loss, grads = module.loss_and_grad(params, **data)
-    plist = [params[p.name] for p in model.params]
-    ops = _ops(reference)
-    f = _loss_of_params(model, sizes, data, ops)
-    if reference == "fd":
-        ref_loss, ref_grads = float(f(plist)), finite_differences(f, plist)
-    else:
-        ref_loss, ref_grads = ops.value_and_grad(f, plist)
     report = Report(model.name, reference, {d.name: v for d, v in sizes.items()}, float(loss),
                     float(np.asarray(ref_loss)),
                     rtol=rtol if rtol is not None else DEFAULT_RTOL[reference])

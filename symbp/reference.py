@@ -11,6 +11,9 @@ reference for symbp's gradients.
 from __future__ import annotations
 
 import sympy as sp
+from sympy.codegen.cfunctions import exp2, expm1, hypot, log1p, log2, log10
+from sympy.core.relational import Relational
+from sympy.logic.boolalg import BooleanFalse, BooleanTrue
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 from sympy.matrices.expressions.special import OneMatrix, ZeroMatrix
@@ -36,8 +39,18 @@ _UNARY = {sp.exp: "exp", sp.log: "log", sp.sin: "sin", sp.cos: "cos", sp.tan: "t
           sp.acos: "arccos", sp.atan: "arctan", sp.asinh: "arcsinh", sp.acosh: "arccosh",
           sp.atanh: "arctanh", sp.Abs: "abs", sp.sign: "sign", Sigmoid: "sigmoid",
           ReLU: "relu", Softplus: "softplus", Softmax: "softmax", LogSoftmax: "log_softmax",
-          sp.Trace: "trace", sp.Inverse: "inv"}  # Inverse before MatPow, which it subclasses
-_FOLDS = {sp.Max: "maximum", sp.Min: "minimum", LogSumExp: "logaddexp"}
+          sp.Trace: "trace", sp.Inverse: "inv",  # Inverse before MatPow, which it subclasses
+          log1p: "log1p", expm1: "expm1", exp2: "exp2", log2: "log2", log10: "log10"}
+_FOLDS = {sp.Max: "maximum", sp.Min: "minimum", LogSumExp: "logaddexp", sp.And: "logical_and",
+          sp.Or: "logical_or", sp.Xor: "logical_xor"}
+# f(x) = outer(inner(x)): reciprocal and inverse-reciprocal functions
+_COMPOSED = {sp.sec: ("1 / ", "cos", ""), sp.csc: ("1 / ", "sin", ""),
+             sp.cot: ("1 / ", "tan", ""), sp.sech: ("1 / ", "cosh", ""),
+             sp.csch: ("1 / ", "sinh", ""), sp.coth: ("1 / ", "tanh", ""),
+             sp.acot: ("", "arctan", "1 / "), sp.asec: ("", "arccos", "1 / "),
+             sp.acsc: ("", "arcsin", "1 / "), sp.asech: ("", "arccosh", "1 / "),
+             sp.acsch: ("", "arcsinh", "1 / "), sp.acoth: ("", "arctanh", "1 / ")}
+_RELATIONS = {">", ">=", "<", "<=", "==", "!="}
 
 
 class _Printer:
@@ -59,6 +72,8 @@ class _Printer:
             return repr(int(e)) if e.is_Integer else repr(float(e))
         if isinstance(e, sp.NumberSymbol):
             return repr(float(e))
+        if isinstance(e, (BooleanTrue, BooleanFalse)):
+            return repr(bool(e))
         if isinstance(e, (OneMatrix, ZeroMatrix)):
             fn = "ones" if isinstance(e, OneMatrix) else "zeros"
             return f"F.{fn}(({self.size(e.shape[0])}, {self.size(e.shape[1])}))"
@@ -70,8 +85,8 @@ class _Printer:
         d = sp.sympify(d)
         if d.is_Integer:
             return str(int(d))
-        if d.is_Symbol:
-            return f"dims[{literal(d.name)}]"
+        if d.is_Symbol:  # a dimension, or a data symbol that only sizes constants
+            return f"int(dims[{literal(d.name)}])"
         raise SymbpError(f"the size {d} is not an integer or a single symbol.")
 
     def print(self, expr, bound: dict | None = None) -> str:
@@ -110,6 +125,8 @@ class _Printer:
             return [e.parent]
         if isinstance(e, (ElementwiseApplyFunction, sp.Inverse)):
             return [e.args[1] if isinstance(e, ElementwiseApplyFunction) else e.arg]
+        if isinstance(e, sp.Piecewise):  # e1, c1, e2, c2, ...
+            return [x for pair in e.args for x in pair.args]
         return list(e.args)
 
     def node(self, e, a: list, bound: dict) -> str:
@@ -134,6 +151,10 @@ class _Printer:
             return f"{a[0]}.T"
         if isinstance(e, MatrixElement):
             return f"{a[0]}[{int(e.i)}, {int(e.j)}]"
+        if isinstance(e, Relational) and e.rel_op in _RELATIONS:
+            return f"{a[0]} {e.rel_op} {a[1]}"
+        if isinstance(e, sp.Piecewise):
+            return _piecewise(a)
         return self.function(e, a)
 
     def function(self, e, a: list) -> str:
@@ -146,11 +167,13 @@ class _Printer:
                 for x in a[1:]:
                     code = f"F.{name}({code}, {x})"
                 return code
-        reciprocal = {sp.sec: "cos", sp.csc: "sin", sp.cot: "tan"}.get(type(e))
-        if reciprocal:
-            return f"1 / F.{reciprocal}({a[0]})"
-        if isinstance(e, sp.acot):
-            return f"F.arctan(1 / {a[0]})"
+        if type(e) in _COMPOSED:
+            outer, name, inner = _COMPOSED[type(e)]
+            return f"{outer}F.{name}({inner}{a[0]})"
+        if isinstance(e, (sp.atan2, hypot)):
+            return f"F.{'arctan2' if isinstance(e, sp.atan2) else 'hypot'}({a[0]}, {a[1]})"
+        if isinstance(e, sp.Not):
+            return f"F.logical_not({a[0]})"
         if isinstance(e, LeakyReLU):
             return f"F.leaky_relu({a[0]}, {a[1]})"
         if isinstance(e, sp.Heaviside):
@@ -158,6 +181,16 @@ class _Printer:
         if isinstance(e, SoftmaxCrossEntropy):
             return f"F.sce({a[0]}, {a[1]})"
         raise SymbpError(f"the reference printer has no operation for {_short(e)}.")
+
+
+def _piecewise(a: list) -> str:
+    """``F.where`` folded from the last piece; NaN where no condition holds (as SymPy)."""
+    pairs = list(zip(a[0::2], a[1::2], strict=True))
+    code = "float('nan')"
+    for value, cond in reversed(pairs):
+        if cond != "False":
+            code = value if cond == "True" else f"F.where({cond}, {value}, {code})"
+    return code
 
 
 def reference_source(model: Model, name: str = "reference_loss") -> str:

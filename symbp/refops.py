@@ -118,7 +118,7 @@ class TorchOps(NumpyOps):
     def __getattr__(self, name):
         fn = getattr(self.xp, {"arcsin": "asin", "arccos": "acos", "arctan": "atan",
                                "arcsinh": "asinh", "arccosh": "acosh",
-                               "arctanh": "atanh"}.get(name, name))
+                               "arctanh": "atanh", "arctan2": "atan2"}.get(name, name))
         return lambda *args: fn(*(self._t(a) for a in args))
 
     def ones(self, shape):

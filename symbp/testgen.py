@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 
 from . import refops
+from .errors import SymbpError
 from .ir import Derivation
 from .reference import reference_source
 from .source import docstring_safe
@@ -25,15 +26,24 @@ def _refops_source() -> str:
 
 def test_context(d: Derivation, module: str) -> dict:
     """Everything ``templates/test_module.py.j2`` renders."""
+    from .check import domains, size_symbols  # check imports codegen, which imports this
     from .version import __version__
 
     model = d.model
+    try:
+        reference = reference_source(model).strip()
+    except SymbpError as exc:
+        raise SymbpError(f"the tests of {model.name} cannot be generated, so nothing was written: "
+                         f"{exc}") from exc
+    dims = {dim.name: 4 + k for k, dim in enumerate(model.dims)}
     return {
         "module": module,
         "module_text": docstring_safe(module),
         "version": __version__,
-        "dims": {dim.name: 4 + k for k, dim in enumerate(model.dims)},
+        "dims": dims,
+        "sizes": {s.name: 4 + len(dims) + k for k, s in enumerate(size_symbols(model))},
+        "domains": domains(model)[0],
         "scalar": model.is_scalar,
         "refops": _refops_source(),
-        "reference": reference_source(model).strip(),
+        "reference": reference,
     }

@@ -21,6 +21,7 @@ from .graph import Graph, U, placeholder
 from .model import Model, _short
 from .order import ordered_terms
 from .rules import UnitMatrix
+from .stable import stabilize
 
 __all__ = ["trace"]
 
@@ -344,9 +345,9 @@ def trace(model: Model) -> Graph:
     """Build the computational graph of ``model``'s loss and outputs."""
     tracer = _Tracer(model)
     graph = tracer.graph
-    graph.root = tracer.trace(model.loss)
+    graph.root = tracer.trace(stabilize(model.loss, keep=model.names))
     for name, expr in model.outputs.items():
-        graph.outputs[name] = tracer.trace(expr)
+        graph.outputs[name] = tracer.trace(stabilize(expr, keep=model.names))
     graph.prune()
     for expr, name in model.names.items():
         if expr in tracer.memo:

@@ -1,0 +1,156 @@
+"""Numerically stable forms of what users write: ``stabilize(expr)``.
+
+``log(sigmoid(z))``, ``log(1 + exp(z))``, ``1/(1 + exp(-z))`` and
+``log(softmax(Z))`` are exact on paper but overflow or underflow in floating
+point (``log(1 + exp(1000))`` is inf, ``log(sigmoid(-1000))`` is -inf). The
+vocabulary computes the same functions stably, so each such form is
+replaced by its vocabulary equivalent, bottom-up, on scalars, inside the
+``Lambda`` of an ``applyfunc`` and across two nested ``applyfunc``:
+
+=================================  ===================
+written                            rewritten
+=================================  ===================
+``log(1 + exp(v))``                ``softplus(v)``
+``log(sigmoid(v))``                ``-softplus(-v)``
+``log(1 - sigmoid(v))``            ``-softplus(v)``
+``1/(1 + exp(v))``                 ``sigmoid(-v)``
+``exp(v) * sigmoid(-v)``           ``sigmoid(v)`` (``exp(v)/(1 + exp(v))`` once the above ran)
+``log(exp(v))``                    ``v`` (real v)
+``log(softmax(Z))`` elementwise    ``log_softmax(Z)``
+=================================  ===================
+
+The derivative of each rewritten node comes from the vocabulary's own rules
+(``softplus' = sigmoid``). Nothing else changes: a node none of whose
+sub-expressions was rewritten is returned as the same object.
+
+>>> import sympy as sp
+>>> z = sp.Symbol("z")
+>>> stabilize(sp.log(1 + sp.exp(-z)))
+Softplus(-z)
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.matexpr import MatrixElement
+
+from .functions import LogSoftmax, Sigmoid, Softmax, Softplus
+
+__all__ = ["stabilize"]
+
+
+def stabilize(expr, keep=()):
+    """``expr`` with each unstable form replaced by its stable equivalent.
+
+    A rewrite that would remove a sub-expression listed in ``keep`` (the
+    model's named nodes) is not made.
+    """
+    keep = frozenset(keep)
+    memo: dict = {}
+    changed: set = set()  # the sub-expressions whose stable form differs from them
+    stack = [expr]
+    while stack:
+        e = stack[-1]
+        if e in memo:
+            stack.pop()
+            continue
+        kids = list(e.args)
+        pending = [a for a in kids if a not in memo]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        rebuilt = e.func(*[memo[a] for a in kids]) if any(a in changed for a in kids) else e
+        memo[e] = _accepted(rebuilt, _rewrite(rebuilt), keep)
+        if memo[e] is not e:
+            changed.add(e)
+    return memo[expr]
+
+
+def _accepted(before, after, keep):
+    """``after``, unless it removes a named sub-expression of ``before``."""
+    if after is None:
+        return before
+    if keep:
+        from .model import walk
+
+        lost = set(walk(before)) - set(walk(after))
+        if lost & keep:
+            return before
+    return after
+
+
+def _rewrite(e):
+    """The stable form of the node ``e`` (its children already stable), or None."""
+    if isinstance(e, sp.log):
+        return _log(e.args[0])
+    if isinstance(e, sp.Pow) and e.exp == -1:
+        v = _one_plus_exp(e.base)
+        return None if v is None else Sigmoid(-v)
+    if isinstance(e, sp.Mul):
+        return _exp_times_sigmoid(e)
+    if isinstance(e, ElementwiseApplyFunction):
+        return _elementwise(e)
+    return None
+
+
+def _log(u):
+    if isinstance(u, sp.exp):
+        return u.args[0]
+    if isinstance(u, Sigmoid):
+        return -Softplus(-u.args[0])
+    if isinstance(u, MatrixElement) and isinstance(u.parent, Softmax):
+        return LogSoftmax(u.parent.args[0])[u.i, u.j]
+    v = _one_plus_exp(u)
+    if v is not None:
+        return Softplus(v)
+    v = _one_minus_sigmoid(u)
+    return None if v is None else -Softplus(v)
+
+
+def _one_plus_exp(u):
+    """``v`` when ``u`` is ``1 + exp(v)``."""
+    if isinstance(u, sp.Add) and len(u.args) == 2 and sp.S.One in u.args:
+        other = u.args[1] if u.args[0] == 1 else u.args[0]
+        if isinstance(other, sp.exp):
+            return other.args[0]
+    return None
+
+
+def _one_minus_sigmoid(u):
+    """``v`` when ``u`` is ``1 - sigmoid(v)``."""
+    if isinstance(u, sp.Add) and len(u.args) == 2 and sp.S.One in u.args:
+        other = u.args[1] if u.args[0] == 1 else u.args[0]
+        coeff, rest = other.as_coeff_Mul()
+        if coeff == -1 and isinstance(rest, Sigmoid):
+            return rest.args[0]
+    return None
+
+
+def _exp_times_sigmoid(e):
+    """``exp(v) * sigmoid(-v) * rest`` -> ``sigmoid(v) * rest``."""
+    factors = list(e.args)
+    for i, f in enumerate(factors):
+        if not isinstance(f, sp.exp):
+            continue
+        for j, g in enumerate(factors):
+            if isinstance(g, Sigmoid) and sp.Add(g.args[0], f.args[0]) == 0:
+                rest = [h for k, h in enumerate(factors) if k not in (i, j)]
+                return sp.Mul(Sigmoid(f.args[0]), *rest)
+    return None
+
+
+def _elementwise(e):
+    """``log`` of a softmax, or an applyfunc of an applyfunc whose composition stabilizes."""
+    var, body = e.function.variables[0], e.function.expr
+    inner = e.args[1]
+    if body == sp.log(var) and isinstance(inner, Softmax):
+        return LogSoftmax(inner.args[0])
+    if isinstance(inner, ElementwiseApplyFunction):
+        ivar, ibody = inner.function.variables[0], inner.function.expr
+        composed = body.xreplace({var: ibody})
+        stable = stabilize(composed)
+        if stable != composed:
+            return ElementwiseApplyFunction(sp.Lambda(ivar, stable), inner.args[1])
+    return None
