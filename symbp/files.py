@@ -17,6 +17,7 @@ killed one and leaves a live one alone.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -243,12 +244,10 @@ def write_atomic(path, data: str | bytes) -> None:
     mode = file_mode(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = _locked_temporary(path)
     except OSError as exc:
         raise _failure(path, exc) from exc
     try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
         remove_leftovers(path, keep=tmp)
         _write_all(fd, raw)
         os.chmod(tmp, mode)
@@ -265,6 +264,19 @@ def write_atomic(path, data: str | bytes) -> None:
     finally:
         if fd is not None:
             os.close(fd)
+
+
+def _locked_temporary(path: Path) -> tuple[int, str]:
+    """A new ``.<name>.XXXXXXXX.tmp`` next to ``path``, open and locked by this process."""
+    for _ in range(100):
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        if fcntl is None:
+            return fd, tmp
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if os.fstat(fd).st_nlink > 0:
+            return fd, tmp
+        os.close(fd)  # a concurrent write took it for a leftover before the lock: again
+    raise OSError(errno.EBUSY, "Too many concurrent writes")
 
 
 def _write_all(fd: int, raw: bytes) -> None:

@@ -229,6 +229,22 @@ def test_temporary_file_of_a_live_write_is_left_alone(tmp_path):
     assert not live.exists() and (tmp_path / "net.py").read_text() == "x = 2\n"
 
 
+def test_concurrent_writes_to_one_target_all_succeed_and_leave_no_leftovers(tmp_path):
+    target = tmp_path / "t.tex"
+    writer = textwrap.dedent(f"""\
+        import sys
+        import symbp.files as files
+        for i in range(50):
+            files.write_atomic({str(target)!r}, files.sign(sys.argv[1] * 5000 + "\\n", ".tex"))
+        """)
+    procs = [subprocess.Popen([sys.executable, "-c", writer, letter], cwd=ROOT,
+                              stderr=subprocess.PIPE, text=True) for letter in "abcd"]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+    assert [p.name for p in tmp_path.iterdir()] == ["t.tex"]
+    assert files.is_signed(target.read_bytes(), ".tex")
+
+
 @pytest.mark.parametrize("command, name", [("emit", "m.py"), ("latex", "m.tex"),
                                            ("graph", "m.dot")])
 def test_parent_that_is_a_file_is_one_sentence(command, name, tmp_path, capsys):
