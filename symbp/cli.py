@@ -159,11 +159,11 @@ def cmd_graph(args) -> int:
     model = load_model(args.model)
     d = derive(model)
     path = Path(args.output)
-    if path.suffix not in (".dot", ".svg", ".png", ".pdf"):
+    if path.suffix.lower() not in (".dot", ".svg", ".png", ".pdf"):
         raise SymbpError(f"the picture {path} must end in .svg, .png, .pdf or .dot.")
     check_writable(path, args.force)
     values = teaching_values(model, args.values) if args.values else None
-    if path.suffix == ".dot":
+    if path.suffix.lower() == ".dot":
         write_atomic(path, sign(graph_dot(d, values), ".dot"))
     else:
         render_graph(d, path, values, force=args.force)

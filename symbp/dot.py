@@ -132,8 +132,11 @@ def render_graph(d: Derivation | Model, path, values: Mapping | None = None,
                          "symbp.graph_dot yourself.")
     check_writable(path, force)
     d = _derivation(d)
-    result = subprocess.run([dot, f"-T{fmt}"], input=graph_dot(d, values).encode(),
-                            capture_output=True, timeout=120)
+    try:
+        result = subprocess.run([dot, f"-T{fmt}"], input=graph_dot(d, values).encode(),
+                                capture_output=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        raise SymbpError(f"dot did not finish the graph of {d.model.name} within 120 s.") from None
     if result.returncode != 0:
         raise SymbpError(f"dot failed on the graph of {d.model.name}: "
                          f"{result.stderr.decode(errors='replace').strip()}")

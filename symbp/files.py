@@ -139,7 +139,7 @@ def _existing(path: Path) -> os.stat_result | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
-        raise _failure(path, exc) from exc
+        raise SymbpError(f"cannot access {path}: {exc.strerror or exc}.") from exc
     if not stat.S_ISREG(info.st_mode):
         raise SymbpError(f"{path} is {_kind(info.st_mode)}, not a regular file; symbp reads and "
                          "replaces only regular files.")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
-import os
-import stat
 import sys
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import numpy as np
 from .check import draw_inputs
 from .errors import SymbpError
 from .examples import EXAMPLES
+from .files import check_regular
 from .model import Model
 
 __all__ = ["load_model", "teaching_values"]
@@ -43,12 +42,8 @@ def load_model(spec: str) -> Model:
 
 def _check_file(path: Path) -> None:
     """A model file must be a regular file (a FIFO would block the import)."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        raise SymbpError(f"the model file {path} does not exist.") from None
-    if not stat.S_ISREG(mode):
-        raise SymbpError(f"the model file {path} is not a regular file.")
+    if not check_regular(path):
+        raise SymbpError(f"the model file {path} does not exist.")
 
 
 def _import(path: Path):

@@ -196,7 +196,7 @@ def test_fifo_model_file_is_refused_without_blocking(tmp_path):
     os.mkfifo(tmp_path / "net.py")
     result = cli_run("derive", f"{tmp_path / 'net.py'}:build", timeout=60)
     assert result.returncode == 2
-    assert "is not a regular file" in one_sentence(result.stderr)
+    assert "net.py is a FIFO (named pipe), not a regular file" in one_sentence(result.stderr)
 
 
 # --- writes: atomic, cleaned up, and failing with one sentence ---------------------------------
