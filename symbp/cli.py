@@ -4,14 +4,14 @@ generate and check standalone NumPy training code."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
-from .check import REFERENCES, check, draw_inputs
-from .codegen import compile_module, emit, guard_output, write_atomic
+from .check import REFERENCES, check
+from .codegen import compile_module, emit
 from .compare import compare
 from .derive import derive
 from .dot import graph_dot, render_graph
@@ -19,8 +19,9 @@ from .errors import SymbpError
 from .examples import EXAMPLES, regenerate
 from .examples.data import dataset
 from .examples.demo import accuracy, train_digits
+from .files import check_regular, check_writable, read_regular, sign, write_atomic
 from .latex import compile_pdf, latex_document
-from .loading import load_model
+from .loading import load_model, teaching_values
 from .version import __version__
 
 __all__ = ["main"]
@@ -68,7 +69,19 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _check_training(args) -> None:
+    """Refuse training options that cannot train, before any work."""
+    for option, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
+        if value < 1:
+            raise SymbpError(f"{option} must be a positive integer, not {value}.")
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        raise SymbpError(f"--lr must be a positive finite number, not {args.lr}.")
+    if args.seed < 0:
+        raise SymbpError(f"--seed must be a non-negative integer, not {args.seed}.")
+
+
 def cmd_train(args) -> int:
+    _check_training(args)
     model = load_model(args.model)
     module = compile_module(derive(model))
     data = dataset(args.model) if args.model in EXAMPLES else None
@@ -80,6 +93,10 @@ def cmd_train(args) -> int:
     params = module.init_params(rng=args.seed, **{dim: 64 for dim in module.DIMS})
     history = module.fit(params, train, epochs=args.epochs, batch_size=args.batch_size,
                          lr=args.lr, optimizer=args.optimizer, seed=args.seed, val_data=val)
+    bad = next((k for k, value in enumerate(history) if not math.isfinite(value)), None)
+    if bad is not None:
+        raise SymbpError(f"training diverged: the loss became {history[bad]} at epoch {bad + 1}; "
+                         "lower --lr.")
     print(f"loss {history[0]:.4f} -> {history[-1]:.4f}")
     share = accuracy(module, params, val if val is not None else train)
     if share is not None:
@@ -88,35 +105,30 @@ def cmd_train(args) -> int:
 
 
 def cmd_regenerate(args) -> int:
-    changed = regenerate(args.directory, check=args.check)
+    directory = Path(args.directory)
+    for name in EXAMPLES:  # regenerate reads its targets: refuse FIFOs and devices first
+        for path in (directory / f"{name}.py", directory / f"test_{name}.py"):
+            check_regular(path)
+    stale = regenerate(directory, check=True)
     if args.check:
-        for path in changed:
+        for path in stale:
             print(f"stale: {path}")
-        return 1 if changed else 0
-    print(f"wrote {len(changed)} file(s) in {args.directory}" if changed else "already current")
+        return 1 if stale else 0
+    for path in stale:  # all checked before any is written
+        try:
+            check_writable(path)
+        except SymbpError:
+            raise SymbpError(f"{path} was not written by symbp or was edited since, so regenerate "
+                             "wrote nothing; move that file away and run symbp regenerate "
+                             "again.") from None
+    changed = regenerate(directory)
+    print(f"wrote {len(changed)} file(s) in {directory}" if changed else "already current")
     return 0
-
-
-def _teaching_values(model, force: bool):
-    """The model's example values, or (with ``force``) random ones rounded for reading."""
-    if model.values:
-        return model.values
-    if not force:
-        return None
-    rng = np.random.default_rng(0)
-    params, data = draw_inputs(model, {d: 2 for d in model.dims}, rng, samples=1)
-    labels = {s.name for s in model.labels}
-    values = {}
-    for sym in (*model.params, *model.data):
-        raw = {**params, **data}[sym.name]
-        raw = np.eye(raw.shape[1])[np.argmax(raw, axis=1)] if sym.name in labels else raw
-        values[sym] = np.round(raw, 1) if sym.is_Matrix else round(float(np.ravel(raw)[0]), 1)
-    return values
 
 
 def cmd_explain(args) -> int:
     model = load_model(args.model)
-    print(derive(model).explain(lang=args.lang, values=_teaching_values(model, args.values)), end="")
+    print(derive(model).explain(lang=args.lang, values=teaching_values(model, args.values)), end="")
     return 0
 
 
@@ -125,13 +137,21 @@ def cmd_latex(args) -> int:
     path = Path(args.output)
     if path.suffix != ".tex":
         raise SymbpError(f"the LaTeX file {path} must end in .tex.")
-    guard_output(path, args.force)
-    if args.pdf:
-        guard_output(path.with_suffix(".pdf"), args.force)
-    write_atomic(path, latex_document(d, title=args.title))
+    check_writable(path, args.force)
+    pdf = path.with_suffix(".pdf") if args.pdf else None
+    if pdf is not None:
+        check_writable(pdf, args.force)
+    tex = sign(latex_document(d, title=args.title), ".tex")
+    if pdf is not None:  # compiled aside first: a pdflatex failure writes nothing
+        with tempfile.TemporaryDirectory() as scratch:
+            draft = Path(scratch) / path.name
+            draft.write_bytes(tex)
+            pdf_bytes = sign(read_regular(compile_pdf(draft)), ".pdf")
+    write_atomic(path, tex)
     print(f"wrote {path}")
-    if args.pdf:
-        print(f"wrote {compile_pdf(path)}")
+    if pdf is not None:
+        write_atomic(pdf, pdf_bytes)
+        print(f"wrote {pdf}")
     return 0
 
 
@@ -139,12 +159,14 @@ def cmd_graph(args) -> int:
     model = load_model(args.model)
     d = derive(model)
     path = Path(args.output)
-    guard_output(path, args.force)
-    values = _teaching_values(model, args.values) if args.values else None
-    if path.suffix == ".dot":
-        write_atomic(path, graph_dot(d, values))
+    if path.suffix.lower() not in (".dot", ".svg", ".png", ".pdf"):
+        raise SymbpError(f"the picture {path} must end in .svg, .png, .pdf or .dot.")
+    check_writable(path, args.force)
+    values = teaching_values(model, args.values) if args.values else None
+    if path.suffix.lower() == ".dot":
+        write_atomic(path, sign(graph_dot(d, values), ".dot"))
     else:
-        render_graph(d, path, values)
+        render_graph(d, path, values, force=args.force)
     print(f"wrote {path}")
     return 0
 
@@ -259,6 +281,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except SymbpError as exc:
         print(f"symbp: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the file system refused (permissions, space): say so, no traceback
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"symbp: error: cannot access{where}: {exc.strerror or exc}.", file=sys.stderr)
         return 2
 
 

@@ -9,21 +9,18 @@ as in the figures of the lesson this project grew from.
 from __future__ import annotations
 
 import html
-import os
 import shutil
-import struct
 import subprocess
-import tempfile
-import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
 import sympy as sp
 
-from .codegen import MARK, file_mode
 from .errors import SymbpError
 from .explain import evaluate_at, format_value, step_values
+from .files import MARK, check_writable, sign, write_atomic
 from .ir import Derivation
+from .model import Model
 from .text import unicode
 
 __all__ = ["graph_dot", "render_graph"]
@@ -48,8 +45,20 @@ def _edge_gradients(d: Derivation) -> dict[tuple[str, str], sp.Basic]:
     return flows
 
 
-def graph_dot(d: Derivation, values: Mapping | None = None) -> str:
-    """The computational graph of ``d`` as Graphviz DOT text."""
+def _derivation(d) -> Derivation:
+    if isinstance(d, Model):
+        from .derive import derive
+
+        return derive(d)
+    if not isinstance(d, Derivation):
+        raise SymbpError(f"expected a Model or a Derivation (from sb.derive(model)), not a "
+                         f"{type(d).__name__}.")
+    return d
+
+
+def graph_dot(d: Derivation | Model, values: Mapping | None = None) -> str:
+    """The computational graph of ``d`` (a Derivation, or a Model to derive) as DOT text."""
+    d = _derivation(d)
     env = step_values(d, values) if values is not None else None
     flows = _edge_gradients(d)
     names = {s: s.name for s in d.model.symbols}
@@ -75,10 +84,17 @@ def graph_dot(d: Derivation, values: Mapping | None = None) -> str:
             lines.append(f"  {_quote(source)} -> {_quote(step.name)}"
                          f"{_edge_label(env, sym, flows.get((source, step.name)))};")
     loss = d.loss.name if hasattr(d.loss, "name") else "L"
-    lines.append('  "output" [shape=plaintext, label=""];')
-    lines.append(f"  {_quote(loss)} -> \"output\"{_edge_label(env, d.loss, sp.Integer(1))};")
+    end = _fresh("output", {*names.values(), loss})
+    lines.append(f'  {_quote(end)} [shape=plaintext, label=""];')
+    lines.append(f"  {_quote(loss)} -> {_quote(end)}{_edge_label(env, d.loss, sp.Integer(1))};")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _fresh(name: str, taken: set) -> str:
+    """``name``, or ``name_1``, ``name_2``, ... : the first not in ``taken``."""
+    candidates = (name if k == 0 else f"{name}_{k}" for k in range(len(taken) + 1))
+    return next(c for c in candidates if c not in taken)
 
 
 def _quote(name: str) -> str:
@@ -99,8 +115,12 @@ def _edge_label(env, sym, gradient) -> str:
     return f" [label=<{top}{bottom}>]"
 
 
-def render_graph(d: Derivation, path, values: Mapping | None = None) -> Path:
-    """Render the graph to ``path`` (.svg, .png or .pdf) with Graphviz's ``dot``."""
+def render_graph(d: Derivation | Model, path, values: Mapping | None = None,
+                 force: bool = False) -> Path:
+    """Render the graph to ``path`` (.svg, .png or .pdf) with Graphviz's ``dot``.
+
+    Like ``emit``, it replaces only a picture symbp rendered (unedited), unless ``force``.
+    """
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower()
     if fmt not in ("svg", "png", "pdf"):
@@ -110,37 +130,15 @@ def render_graph(d: Derivation, path, values: Mapping | None = None) -> Path:
         raise SymbpError("Graphviz's dot was not found; install Graphviz (apt install graphviz, "
                          "brew install graphviz or conda install graphviz), or render the text of "
                          "symbp.graph_dot yourself.")
-    source = graph_dot(d, values)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".{fmt}")
-    os.close(fd)
+    check_writable(path, force)
+    d = _derivation(d)
     try:
-        result = subprocess.run([dot, f"-T{fmt}", "-o", tmp], input=source.encode(),
+        result = subprocess.run([dot, f"-T{fmt}"], input=graph_dot(d, values).encode(),
                                 capture_output=True, timeout=120)
-        if result.returncode != 0:
-            raise SymbpError(f"dot failed on the graph of {d.model.name}: "
-                             f"{result.stderr.decode(errors='replace').strip()}")
-        _mark(Path(tmp), fmt)
-        os.chmod(tmp, file_mode(path))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    except subprocess.TimeoutExpired:
+        raise SymbpError(f"dot did not finish the graph of {d.model.name} within 120 s.") from None
+    if result.returncode != 0:
+        raise SymbpError(f"dot failed on the graph of {d.model.name}: "
+                         f"{result.stderr.decode(errors='replace').strip()}")
+    write_atomic(path, sign(result.stdout, path.suffix))
     return path
-
-
-def _mark(path: Path, fmt: str) -> None:
-    """Sign a rendered picture so symbp may overwrite it later (see guard_output)."""
-    data = path.read_bytes()
-    if fmt == "svg":
-        data = data.replace(b"<svg", f"<!-- {MARK} -->\n<svg".encode(), 1)
-    elif fmt == "png" and data.endswith(_PNG_END):
-        text = b"tEXt" + b"Software\x00" + MARK.encode()
-        chunk = struct.pack(">I", len(text) - 4) + text + struct.pack(">I", zlib.crc32(text))
-        data = data[: -len(_PNG_END)] + chunk + _PNG_END
-    elif fmt == "pdf":
-        data += f"\n% {MARK}\n".encode()
-    path.write_bytes(data)
-
-
-_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"

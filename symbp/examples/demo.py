@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..codegen import MARK, compile_module, guard_output
+from ..codegen import compile_module
 from ..derive import derive
 from ..errors import SymbpError
+from ..files import check_writable, sign, write_atomic
 from . import EXAMPLES
 from .data import digits
 
@@ -57,12 +59,17 @@ def plot_history(history, path: str) -> None:
     ax.set(xlabel="epoch", ylabel="mean training loss", yscale="log",
            title="digits MLP, generated NumPy code")
     fig.tight_layout()
+    target = Path(path)
     try:
-        guard_output(Path(path), force=False)
+        if target.suffix.lower() not in (".png", ".svg", ".pdf"):
+            raise SymbpError(f"the loss curve {target} must end in .png, .svg or .pdf.")
+        check_writable(target)
+        picture = io.BytesIO()
+        fig.savefig(picture, dpi=120, format=target.suffix[1:].lower())
+        write_atomic(target, sign(picture.getvalue(), target.suffix))
     except SymbpError as exc:
         print(f"(loss curve not saved: {exc} Choose another file with --plot.)")
-        plt.close(fig)
         return
-    fig.savefig(path, dpi=120, metadata={"Software": MARK})
-    plt.close(fig)
+    finally:
+        plt.close(fig)
     print(f"loss curve saved to {path}")
