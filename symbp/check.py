@@ -82,12 +82,10 @@ _POSITIVE_NODES = (sp.exp, Sigmoid, Softplus, Softmax)
 
 
 def size_symbols(model: Model) -> tuple:
-    """Data symbols that only size constants (``n`` in ``OneMatrix(n, 1)``), sorted by name."""
-    found = set()
-    for e in walk(model.loss):
-        if isinstance(e, (sp.OneMatrix, sp.ZeroMatrix, sp.Identity)):
-            found |= {d for d in e.shape if isinstance(d, sp.Symbol)}
-    return tuple(s for s in model.data if s in found)
+    """Dimensions that size no input (``n`` in ``OneMatrix(n, 1)`` alone): the generated
+    functions take them as keyword arguments (``n=5``)."""
+    shown = {d for s in (*model.params, *model.data) for d in model.shape_of(s)}
+    return tuple(d for d in model.dims if d not in shown)
 
 
 def _restrictions(expr):
@@ -147,13 +145,10 @@ def domains(model: Model) -> tuple[dict, list]:
 
 
 def concrete_dims(model: Model, dims: Mapping | None, rng) -> dict:
-    """``{dim symbol: int}``: given sizes (by symbol or name), random small ones else.
-
-    Data symbols that only size constants count as dimensions here.
-    """
+    """``{dim symbol: int}``: given sizes (by symbol or name), random small ones else."""
     given = {(k.name if isinstance(k, sp.Symbol) else str(k)): int(v) for k, v in (dims or {}).items()}
     out = {}
-    for d in (*model.dims, *size_symbols(model)):
+    for d in model.dims:
         out[d] = given.pop(d.name) if d.name in given else int(rng.integers(3, 7))
     if given:
         raise SymbpError(f"dims names {', '.join(sorted(given))}, which are not dimensions of "
@@ -173,15 +168,13 @@ def draw_inputs(model: Model, dims: dict, rng, samples: int = 7) -> tuple[dict, 
 
     ranges = domains(model)[0]
     params = {p.name: value(p, shape(p)) for p in model.params}
-    labels, sizes = set(model.labels), set(size_symbols(model))
-    data = {}
+    labels = set(model.labels)
+    data = {d.name: int(dims.get(d, 3)) for d in size_symbols(model)}  # keyword sizes (n=3)
     for s in model.data:
         if s in labels:
             logits = 2.0 * rng.normal(size=shape(s))
             e = np.exp(logits - logits.max(axis=1, keepdims=True))
             data[s.name] = e / e.sum(axis=1, keepdims=True)
-        elif s in sizes:
-            data[s.name] = int(dims.get(s, 3))
         else:
             data[s.name] = value(s, (samples,) if model.is_scalar else shape(s))
     if model.is_scalar:

@@ -25,7 +25,7 @@ from .rules import Ctx, times, transpose, vjp
 from .simplify import tidy
 from .tracing import trace
 
-__all__ = ["derive"]
+__all__ = ["derive", "as_derivation"]
 
 _INLINE = frozenset({"transpose", "broadcast_rows", "broadcast_cols"})  # views, never steps
 _FOLDABLE = frozenset({"matmul", "scale", "colsum", "rowsum", "hadamard", "hpow", "add", "trace",
@@ -240,3 +240,13 @@ def derive(model: Model) -> Derivation:
                          "loss: sb.derive(sb.Model(loss, params=[...])).")
     graph = trace(model)
     return _Sweep(graph).build(model)
+
+
+def as_derivation(d) -> Derivation:
+    """``d`` itself, or the derivation of ``d`` when it is a Model."""
+    if isinstance(d, Model):
+        return derive(d)
+    if not isinstance(d, Derivation):
+        raise SymbpError(f"expected a Model or a Derivation (from sb.derive(model)), not a "
+                         f"{type(d).__name__}.")
+    return d

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import sympy as sp
 
+from .derive import as_derivation
 from .errors import SymbpError
-from .explain import evaluate_at, format_value, step_values
+from .explain import edge_gradients, evaluate_at, format_value, step_values
 from .files import MARK, check_writable, sign, write_atomic
 from .ir import Derivation
 from .model import Model
@@ -35,32 +36,11 @@ def _label(title: str, formula: str | None = None) -> str:
     return f'<{head}<br/><font point-size="10">{html.escape(formula)}</font>>'
 
 
-def _edge_gradients(d: Derivation) -> dict[tuple[str, str], sp.Basic]:
-    """(source name, user name) -> the gradient flowing back along that edge."""
-    flows: dict[tuple[str, str], sp.Basic] = {}
-    for step in d.backward:
-        for term in step.terms:
-            key = (step.of, term.user)
-            flows[key] = flows[key] + term.expr if key in flows else term.expr
-    return flows
-
-
-def _derivation(d) -> Derivation:
-    if isinstance(d, Model):
-        from .derive import derive
-
-        return derive(d)
-    if not isinstance(d, Derivation):
-        raise SymbpError(f"expected a Model or a Derivation (from sb.derive(model)), not a "
-                         f"{type(d).__name__}.")
-    return d
-
-
 def graph_dot(d: Derivation | Model, values: Mapping | None = None) -> str:
     """The computational graph of ``d`` (a Derivation, or a Model to derive) as DOT text."""
-    d = _derivation(d)
+    d = as_derivation(d)
     env = step_values(d, values) if values is not None else None
-    flows = _edge_gradients(d)
+    flows = edge_gradients(d)
     names = {s: s.name for s in d.model.symbols}
     names.update({s.symbol: s.name for s in d.forward})
     dims = set(d.model.dims)
@@ -131,7 +111,7 @@ def render_graph(d: Derivation | Model, path, values: Mapping | None = None,
                          "brew install graphviz or conda install graphviz), or render the text of "
                          "symbp.graph_dot yourself.")
     check_writable(path, force)
-    d = _derivation(d)
+    d = as_derivation(d)
     try:
         result = subprocess.run([dot, f"-T{fmt}"], input=graph_dot(d, values).encode(),
                                 capture_output=True, timeout=120)

@@ -22,9 +22,11 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
+from .derive import as_derivation
 from .errors import SymbpError
 from .graph import U
 from .ir import Derivation, Step
+from .model import Model
 from .naming import latex_char, latex_name
 from .nielsen import nielsen_latex
 from .order import negative_coeff, ordered_terms
@@ -249,8 +251,10 @@ def _tex_text(text: str) -> str:
     return "".join(" " if c.isspace() else latex_char(c, math=False) for c in text)
 
 
-def latex_document(d: Derivation, title: str | None = None) -> str:
-    """A complete LaTeX document (amsmath, amssymb) that compiles with pdflatex."""
+def latex_document(d: Derivation | Model, title: str | None = None) -> str:
+    """A complete LaTeX document (amsmath, amssymb) that compiles with pdflatex; ``d`` is a
+    Derivation or a Model to derive."""
+    d = as_derivation(d)
     title = _tex_text(title or f"Backpropagation in {d.model.name}")
     intro = _tex_text(d.model.description or "")
     note = _adjoint_note(MathPrinter(symbol_latex(d)), d)

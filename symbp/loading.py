@@ -7,11 +7,9 @@ import inspect
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from .check import draw_inputs
 from .errors import SymbpError
 from .examples import EXAMPLES
+from .explain import teaching_values as _drawn_values
 from .files import check_regular
 from .model import Model
 
@@ -94,30 +92,8 @@ def _reason(exc: Exception) -> str:
     return text if text.endswith(".") else text + "."
 
 
-def _check_value(model, sym, value) -> None:
-    try:
-        finite = np.isfinite(np.asarray(value, dtype=float)).all()
-    except (TypeError, ValueError):
-        finite = False
-    if not finite:
-        raise SymbpError(f"the example value of {sym} in the model {model.name} is {value!r}, "
-                         "not a finite number or matrix of numbers.")
-
-
 def teaching_values(model, force: bool):
     """The model's example values, or (with ``force``) random ones rounded for reading."""
-    if model.values:
-        for sym, value in model.values.items():
-            _check_value(model, sym, value)
+    if model.values:  # checked by Model: finite real numbers
         return model.values
-    if not force:
-        return None
-    rng = np.random.default_rng(0)
-    params, data = draw_inputs(model, {d: 2 for d in model.dims}, rng, samples=1)
-    labels = {s.name for s in model.labels}
-    values = {}
-    for sym in (*model.params, *model.data):
-        raw = {**params, **data}[sym.name]
-        raw = np.eye(raw.shape[1])[np.argmax(raw, axis=1)] if sym.name in labels else raw
-        values[sym] = np.round(raw, 1) if sym.is_Matrix else round(float(np.ravel(raw)[0]), 1)
-    return values
+    return _drawn_values(model) if force else None

@@ -291,7 +291,8 @@ class CodePrinter(VocabularyLowering, NumPyPrinter):
         return f"np.linalg.inv({self._print(expr.arg)})"
 
     def _print_MatrixElement(self, expr):
-        return f"{self._paren(expr.parent, PRECEDENCE['Atom'] - 1)}[{self._print(expr.i)}, {self._print(expr.j)}]"
+        parent = self._paren(expr.parent, PRECEDENCE["Atom"] - 1)
+        return f"{parent}[{self._print(expr.i)}, {self._print(expr.j)}]"
 
     def _print_UnitMatrix(self, expr):
         i, j, rows, cols = (self._print(a) for a in expr.args)

@@ -127,6 +127,8 @@ class _Printer:
             return [e.args[1] if isinstance(e, ElementwiseApplyFunction) else e.arg]
         if isinstance(e, sp.Piecewise):  # e1, c1, e2, c2, ...
             return [x for pair in e.args for x in pair.args]
+        if isinstance(e, sp.Sum):  # printed with its index bound (see ``node``)
+            return []
         return list(e.args)
 
     def node(self, e, a: list, bound: dict) -> str:
@@ -150,12 +152,29 @@ class _Printer:
         if isinstance(e, sp.Transpose):
             return f"{a[0]}.T"
         if isinstance(e, MatrixElement):
-            return f"{a[0]}[{int(e.i)}, {int(e.j)}]"
+            return f"{a[0]}[{self.index(e.i, bound)}, {self.index(e.j, bound)}]"
+        if isinstance(e, sp.Sum):
+            return self.sum(e, bound)
         if isinstance(e, Relational) and e.rel_op in _RELATIONS:
             return f"{a[0]} {e.rel_op} {a[1]}"
         if isinstance(e, sp.Piecewise):
             return _piecewise(a)
         return self.function(e, a)
+
+    def index(self, k, bound: dict) -> str:
+        """An entry's index: an integer, a dimension (``n - 1``) or a summation index."""
+        if k.is_Integer:
+            return str(int(k))
+        code = self.print(k, bound)
+        return code if k.free_symbols & bound.keys() else f"int({code})"
+
+    def sum(self, e, bound: dict) -> str:
+        """``Sum(f(i), (i, lo, hi))``: f at every index at once (fancy indexing), summed."""
+        if len(e.limits) != 1:
+            raise SymbpError(f"the reference printer sums over one index, not {_short(e)}.")
+        i, lo, hi = e.limits[0]
+        index = self.assign(f"F.arange({self.index(lo, bound)}, {self.index(hi, bound)} + 1)")
+        return f"F.sum({self.print(e.function, {**bound, i: index})})"
 
     def function(self, e, a: list) -> str:
         for cls, name in _UNARY.items():

@@ -130,6 +130,9 @@ class TorchOps(NumpyOps):
     def eye(self, k):
         return self.xp.eye(k, dtype=self.xp.float64)
 
+    def arange(self, start, stop):
+        return self.xp.arange(start, stop)
+
     def inv(self, x):
         return self.xp.linalg.inv(x)
 

@@ -41,7 +41,7 @@ def test_context(d: Derivation, module: str) -> dict:
         "module_text": docstring_safe(module),
         "version": __version__,
         "dims": dims,
-        "sizes": {s.name: 4 + len(dims) + k for k, s in enumerate(size_symbols(model))},
+        "sizes": {s.name: dims[s.name] for s in size_symbols(model)},
         "domains": domains(model)[0],
         "scalar": model.is_scalar,
         "refops": _refops_source(),

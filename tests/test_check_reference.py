@@ -184,3 +184,36 @@ def test_undefined_elementwise_log_names_the_matrix_it_is_applied_to():
     model = sb.Model(sp.Trace(sp.OneMatrix(1, n) * mapped * sp.OneMatrix(2, 1)) / n, [W])
     with pytest.raises(sb.SymbpError, match=r"the argument X\*W - X\*W\*W.T\*W of log could not"):
         sb.check(model, "fd")
+
+
+# Models the tracer accepts since the trust fixes: top-level Piecewise, 1 x 1 activations.
+def _elu(v):
+    return sp.Piecewise((v, v > 0), (sp.exp(v) - 1, True))
+
+
+def _huber(v):
+    return sp.Piecewise((v**2 / 2, sp.Abs(v) <= 1), (sp.Abs(v) - sp.Rational(1, 2), True))
+
+
+@pytest.mark.parametrize("reference", REFERENCES)
+def test_scalar_elu_piecewise_matches_each_reference(reference):
+    assert sb.check(sb.Model((_elu(a * t + b) - 1) ** 2, [a, b]), reference).ok
+
+
+@pytest.mark.parametrize("reference", REFERENCES)
+def test_scalar_huber_piecewise_matches_each_reference(reference):
+    assert sb.check(sb.Model(_huber(a * t - b), [a, b]), reference).ok
+
+
+@pytest.mark.parametrize("reference", REFERENCES)
+def test_activation_of_a_one_by_one_matrix_matches_each_reference(reference):
+    x, W = matrices("x W", x=(1, 3), W=(3, 1))
+    model = sb.Model(sp.Trace(sb.sigmoid(x * W)), [W])
+    assert sb.check(model, reference).ok
+
+
+@pytest.mark.parametrize("reference", REFERENCES)
+def test_piecewise_of_a_one_by_one_matrix_entry_matches_each_reference(reference):
+    x, W = matrices("x W", x=(1, 3), W=(3, 1))
+    model = sb.Model(_elu((x * W)[0, 0]), [W])
+    assert sb.check(model, reference).ok

@@ -342,7 +342,7 @@ def test_training_that_diverges_is_exit_2_not_success(models, capsys):
 def test_bad_example_value_is_one_sentence(attr, shown, command, models, tmp_path, capsys):
     extra = ["-o", str(tmp_path / "g.dot")] if command == "graph" else []
     assert main([command, f"{models}:{attr}", "--values", *extra]) == 2
-    assert (f"the example value of w in the model lin is {shown}, not a finite number"
+    assert (f"the value given for w is {shown}, not a finite real number"
             in one_sentence(capsys.readouterr().err))
     assert not (tmp_path / "g.dot").exists()
 

@@ -185,3 +185,11 @@ def test_top_level_piecewise_in_a_scalar_model_huber():
         return anp.mean(anp.where(anp.abs(res) <= 1, res**2 / 2, anp.abs(res) - 0.5))
     value, grads = mod.loss_and_grad({"w": np.float64(0.7)}, x=xs, y=ys)
     assert np.isclose(value, huber(0.7)) and np.isclose(grads["w"], grad(huber)(0.7))
+
+
+@pytest.mark.parametrize("reference", ["fd", "autograd", "torch", "jax"])
+def test_check_evaluates_sums_over_rows_and_dimension_indices(reference):
+    pytest.importorskip({"fd": "numpy"}.get(reference, reference))
+    a, b, i = sp.MatrixSymbol("A", n, 3), sp.MatrixSymbol("B", n, 3), sp.Symbol("i", integer=True)
+    loss = sp.Sum(sp.log(1 + sp.exp(a[i, 0] * b[i, 1])) + 3, (i, 0, n - 1)) / n + a[n - 1, 2] ** 2
+    assert sb.check(sb.Model(loss, [a]), reference).ok
