@@ -33,7 +33,7 @@ __all__ = [
     "Sigmoid", "ReLU", "LeakyReLU", "Softplus", "LogSumExp",
     "Softmax", "LogSoftmax", "SoftmaxCrossEntropy",
     "sigmoid", "relu", "leaky_relu", "softplus", "tanh", "softmax", "log_softmax",
-    "softmax_cross_entropy", "mse", "dense", "is_matrix", "elementwise",
+    "softmax_cross_entropy", "mse", "dense", "is_matrix", "elementwise", "broadcast_shape",
 ]
 
 
@@ -243,11 +243,38 @@ def log_softmax(z):
     return [v - lse for v in zs]
 
 
+def broadcast_shape(m) -> tuple:
+    """The shape of the matrix expression ``m`` with NumPy-style broadcasting in its sums.
+
+    SymPy reports a sum's shape from its first term, so ``b + X W`` with ``b`` of shape
+    (1, k) claims (1, k), and so does every product, map or transpose around it. A size
+    other than 1 is never wrong that way, so only the axes of size 1 are looked into.
+    """
+    shape = tuple(m.shape)
+    if 1 not in shape:
+        return shape
+    if isinstance(m, (sp.MatAdd, sp.HadamardProduct)):
+        shapes = [broadcast_shape(a) for a in m.args]
+        return tuple(next((d for d in dims if d != 1), sp.Integer(1)) for dims in zip(*shapes, strict=True))
+    if isinstance(m, sp.MatMul):
+        mats = [a for a in m.args if getattr(a, "is_Matrix", False)]
+        return broadcast_shape(mats[0])[0], broadcast_shape(mats[-1])[1]
+    if isinstance(m, sp.Transpose):
+        return broadcast_shape(m.arg)[::-1]
+    if isinstance(m, sp.HadamardPower):
+        return broadcast_shape(m.base)
+    if isinstance(m, ElementwiseApplyFunction):
+        return broadcast_shape(m.expr)
+    if isinstance(m, (Softmax, LogSoftmax)):
+        return broadcast_shape(m.args[0])
+    return shape
+
+
 def _check_same_shape(what: str, a, b) -> None:
-    if a.shape != b.shape:
+    if broadcast_shape(a) != broadcast_shape(b):
         raise SymbpError(
-            f"{what}: the prediction {a} has shape {a.shape} but the target {b} has "
-            f"shape {b.shape}; they must match."
+            f"{what}: the prediction {a} has shape {broadcast_shape(a)} but the target {b} has "
+            f"shape {broadcast_shape(b)}; they must match."
         )
 
 
@@ -275,7 +302,7 @@ def mse(p, y):
             raise SymbpError("mse needs both prediction and target as matrices.")
         _check_same_shape("mse", p, y)
         err = _hashed(sp.MatAdd(p, _hashed(sp.MatMul(sp.Integer(-1), y))))
-        rows, cols = p.shape
+        rows, cols = broadcast_shape(p)
         square = _hashed(sp.MatMul(_hashed(sp.Transpose(err)), err))
         return _hashed(sp.Trace(square)) / (rows * cols)
     if isinstance(p, Sequence) and not isinstance(p, str):
@@ -313,10 +340,11 @@ def dense(x, w, b=None):
         return _dense_scalars(list(x), w, b)
     if not (is_matrix(x) and is_matrix(w)):
         raise SymbpError("dense needs matrices X and W (or lists of scalars).")
-    if x.shape[1] != w.shape[0]:
+    rows, cols = broadcast_shape(x)
+    if cols != w.shape[0]:
         raise SymbpError(
-            f"dense: {x} has shape {x.shape} and {w} has shape {w.shape}; the columns of "
-            f"{x} ({x.shape[1]}) must equal the rows of {w} ({w.shape[0]})."
+            f"dense: {x} has shape {(rows, cols)} and {w} has shape {w.shape}; the columns of "
+            f"{x} ({cols}) must equal the rows of {w} ({w.shape[0]})."
         )
     xw = _hashed(sp.MatMul(x, w))
     if b is None:
@@ -328,4 +356,4 @@ def dense(x, w, b=None):
         )
     # The bias term first: SymPy takes a sum's shape from its first term, recursively,
     # so this keeps the shape of a deep network O(1) instead of a walk down every layer.
-    return _hashed(sp.MatAdd(sp.MatMul(sp.OneMatrix(x.shape[0], 1), b), xw))
+    return _hashed(sp.MatAdd(sp.MatMul(sp.OneMatrix(rows, 1), b), xw))

@@ -84,6 +84,7 @@ class _Planner:
         for step in self.needed(targets):
             used |= step.expr.free_symbols
             used |= {d for size in step.shape for d in sp.sympify(size).free_symbols}
+        used |= {d for s in self.model.symbols if s in used for d in self.model.shape_of(s)}
         return [s for s in self.model.symbols if s in used]
 
     def body(self, targets, returns: str, comments: bool = False) -> Body:

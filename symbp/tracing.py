@@ -16,7 +16,7 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 from sympy.matrices.expressions.special import OneMatrix, ZeroMatrix
 
 from .errors import SymbpError
-from .functions import LogSoftmax, ReLU, Softmax, SoftmaxCrossEntropy, elementwise
+from .functions import LogSoftmax, ReLU, Softmax, SoftmaxCrossEntropy, broadcast_shape, elementwise
 from .graph import Graph, U, placeholder
 from .model import Model, _short
 from .order import ordered_terms
@@ -156,7 +156,7 @@ class _Tracer:
     def _plan_trace(self, e):
         g = self.graph
         arg = e.arg
-        rows, cols = _full_shape(arg) if isinstance(arg, (sp.MatAdd, sp.HadamardProduct)) else arg.shape
+        rows, cols = broadcast_shape(arg)
         if rows != cols:
             raise SymbpError(f"the trace {_short(e)} is of a {rows} x {cols} matrix; a trace "
                              "needs a square one.")
@@ -244,12 +244,14 @@ class _Tracer:
 
 def _full_shape(e) -> tuple:
     """The shape the terms of an elementwise sum or product broadcast to."""
+    shapes = [broadcast_shape(t) for t in e.args]
     full = []
     for axis in range(2):
-        sizes = list(dict.fromkeys(t.shape[axis] for t in e.args if t.shape[axis] != 1))
+        sizes = list(dict.fromkeys(s[axis] for s in shapes if s[axis] != 1))
         if len(sizes) > 1:
-            shapes = ", ".join(f"{_short(t, 30)} is {t.shape[0]} x {t.shape[1]}" for t in e.args)
-            raise SymbpError(f"the terms of {_short(e)} do not broadcast to one shape ({shapes}).")
+            listed = ", ".join(f"{_short(t, 30)} is {s[0]} x {s[1]}"
+                               for t, s in zip(e.args, shapes, strict=True))
+            raise SymbpError(f"the terms of {_short(e)} do not broadcast to one shape ({listed}).")
         full.append(sizes[0] if sizes else sp.Integer(1))
     return tuple(full)
 
@@ -261,9 +263,10 @@ def _broadcast_terms(e) -> tuple:
     rows, cols = _full_shape(e)
     terms = []
     for t in e.args:
-        if t.shape[0] != rows:
+        shape = broadcast_shape(t)
+        if shape[0] != rows:
             t = sp.MatMul(OneMatrix(rows, 1), t)
-        if t.shape[1] != cols:
+        if shape[1] != cols:
             t = sp.MatMul(t, OneMatrix(1, cols))
         terms.append(t)
     return tuple(terms)

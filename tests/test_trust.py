@@ -193,3 +193,40 @@ def test_check_evaluates_sums_over_rows_and_dimension_indices(reference):
     a, b, i = sp.MatrixSymbol("A", n, 3), sp.MatrixSymbol("B", n, 3), sp.Symbol("i", integer=True)
     loss = sp.Sum(sp.log(1 + sp.exp(a[i, 0] * b[i, 1])) + 3, (i, 0, n - 1)) / n + a[n - 1, 2] ** 2
     assert sb.check(sb.Model(loss, [a]), reference).ok
+
+
+def test_loss_builders_read_the_broadcast_shape_when_sympy_puts_the_row_first():
+    z, a, y = sp.MatrixSymbol("Z", n, 2), sp.MatrixSymbol("A", 1, 2), sp.MatrixSymbol("Y", n, 2)
+    assert (z + a).shape == (1, 2)  # SymPy's claim, from the first term after sorting
+    values = {"Z": _normal(ROWS, 2), "A": _normal(1, 2), "Y": _normal(ROWS, 2)}
+    _assert_matches(sb.mse(z + a, y), [a], values,
+                    lambda v: anp.mean((v["Z"] + v["A"] - v["Y"]) ** 2))
+
+
+def test_broadcast_inside_a_broadcast_is_summed_once():
+    z1, a5, z0 = sp.MatrixSymbol("Z1", 3, n), sp.MatrixSymbol("A5", 1, 2), sp.MatrixSymbol("Z0", n, n)
+    inner = (a5 * ONES(2, n) + z0) * ONES(n, 3)
+    loss = sp.Trace(z1 * sp.HadamardProduct(ONES(n, 3), inner))
+    values = {"Z1": _normal(3, ROWS), "A5": _normal(1, 2), "Z0": _normal(ROWS, ROWS)}
+    _assert_matches(loss, [a5], values, lambda v: anp.trace(
+        v["Z1"] @ ((anp.sum(v["A5"]) + v["Z0"]) @ anp.ones((ROWS, 3)))))
+
+
+def test_full_size_term_next_to_a_row_keeps_its_gradient_shape():
+    z0, a3, z1, a5 = (sp.MatrixSymbol("Z0", 3, n), sp.MatrixSymbol("A3", n, 3),
+                      sp.MatrixSymbol("Z1", 1, 3), sp.MatrixSymbol("A5", n, 3))
+    values = {"Z0": _normal(3, ROWS), "A3": _normal(ROWS, 3), "Z1": _normal(1, 3),
+              "A5": _normal(ROWS, 3)}
+    _assert_matches(-sp.Trace(z0 * sp.HadamardProduct(a3 + z1, a5)), [a3], values,
+                    lambda v: -anp.trace(v["Z0"] @ ((v["A3"] + v["Z1"]) * v["A5"])))
+
+
+def test_dense_after_a_numpy_style_bias_spreads_its_own_bias_over_every_row():
+    x, w1, b1 = sp.MatrixSymbol("X", n, 4), sp.MatrixSymbol("W1", 4, 3), sp.MatrixSymbol("b1", 1, 3)
+    w2, b2 = sp.MatrixSymbol("W2", 3, 2), sp.MatrixSymbol("b2", 1, 2)
+    h = sb.tanh(b1 + x * w1)
+    loss = sb.mse(sb.dense(h, w2, b2), sp.ZeroMatrix(n, 2))
+    values = {"X": _normal(ROWS, 4), "W1": _normal(4, 3), "b1": _normal(1, 3), "W2": _normal(3, 2),
+              "b2": _normal(1, 2)}
+    _assert_matches(loss, [w1, b1, w2, b2], values, lambda v: anp.mean(
+        (anp.tanh(v["X"] @ v["W1"] + v["b1"]) @ v["W2"] + v["b2"]) ** 2))
