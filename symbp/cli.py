@@ -171,6 +171,15 @@ def cmd_graph(args) -> int:
     return 0
 
 
+def cmd_lesson(args) -> int:
+    from .lesson import write_lesson
+
+    model = load_model(args.model)
+    values = teaching_values(model, args.values) if args.values else None
+    print(f"wrote {write_lesson(derive(model), args.output, args.lang, values, args.force)}")
+    return 0
+
+
 def cmd_compare(args) -> int:
     print(compare(load_model(args.model), budget=args.budget))
     return 0
@@ -263,6 +272,11 @@ def _teaching_commands(sub) -> None:
                    help="forward values and gradients on the edges")
     s = _command(sub, "compare", cmd_compare, "operation counts: symbp vs per-parameter sympy.diff")
     s.add_argument("--budget", type=float, default=30.0, help="seconds for sympy.diff")
+    s = _command(sub, "lesson", cmd_lesson, "one HTML page stepping through forward and backward")
+    _output(s, "the .html file to write")
+    s.add_argument("--lang", choices=["en", "zh"], default="en")
+    s.add_argument("--values", action="store_true",
+                   help="numbers on every step (the model's example values, else random)")
 
 
 def parser() -> argparse.ArgumentParser:
