@@ -144,7 +144,7 @@ class _Lesson:
 
     def steps(self) -> list[PageStep]:
         d, t, loss = self.d, self.t, self.loss
-        start = PageStep("start", t["title"].format(name=d.model.name), [])
+        start = PageStep("start", t["graph"].format(nodes=len(d.forward)), [])
         if self.ex.values is not None:
             start.lines = [pieces(f"{s.name} = {format_value(self.ex.values[s])}")
                            for s in d.model.symbols if s in self.ex.values and s not in d.model.dims]
@@ -167,7 +167,9 @@ class _Lesson:
         for p in self.d.model.params:
             line = f"{p.name} ← {p.name} − η · {self.ex.partial(p.name)}"
             if gradients.get(p.name) is not None:
-                line += f" = {format_value(self.ex.values[p])} − η · {gradients[p.name]}"
+                gradient = gradients[p.name]
+                gradient = f"({gradient})" if gradient.startswith("-") else gradient
+                line += f" = {format_value(self.ex.values[p])} − η · {gradient}"
             lines.append(pieces(line))
         return PageStep("update", self.t["update"].rstrip(":："), lines)
 

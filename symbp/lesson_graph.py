@@ -34,14 +34,14 @@ def _short(value) -> str:
 
 
 def _reveal(steps: list[PageStep]) -> tuple[dict, dict]:
-    """(source, user) -> the step at which its value, and its gradient, appear."""
+    """(source, user) -> the step at which its value (when its source is computed, or else
+    first used), and its gradient (when the source's gradient is), appear."""
     computed = {s.node: k for k, s in enumerate(steps) if s.phase == "forward"}
     values, grads = {}, {}
     for k, s in enumerate(steps):
         for edge in s.edges:
-            if s.phase == "forward":
-                values[edge] = computed.get(edge[0], k)
-            elif s.phase == "backward":
+            values.setdefault(edge, computed.get(edge[0], k))
+            if s.phase == "backward":
                 grads.setdefault(edge, k)
     return values, grads
 

@@ -242,6 +242,8 @@ def test_shopping_page_steps_forward_then_backward_with_the_right_numbers(browse
     forward = [k for k, (phase, _) in enumerate(numbers) if phase == "forward"]
     backward = [k for k, (phase, _) in enumerate(numbers) if phase == "backward"]
     assert max(forward) < min(backward)
+    assert states[0]["shown"] == [], "no number on the graph before the forward pass"
+    assert "700" in states[forward[-1]]["shown"] and "700" not in states[forward[-1] - 1]["shown"]
     at = {}  # where each number first appears (1000 is also the gradient of the discount)
     for phase, number in numbers:
         at.setdefault(number, phase)
