@@ -14,6 +14,7 @@ import subprocess
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
+import numpy as np
 import sympy as sp
 
 from .errors import SymbpError
@@ -27,10 +28,11 @@ GRADIENT = "#c0392b"
 
 
 def _short(value) -> str:
-    """An edge label: a number, or a matrix's shape."""
-    if isinstance(value, sp.MatrixBase) and value.rows * value.cols > 1:
-        return f"{value.rows}×{value.cols}"
-    return format_value(value[0, 0] if isinstance(value, sp.MatrixBase) else value)
+    """An edge label: a number, or the shape of a matrix or tensor (``2×8``, ``2×1×8×8``)."""
+    shape = tuple(getattr(value, "shape", ()))
+    if int(np.prod(shape)) > 1:
+        return "×".join(map(str, shape))
+    return format_value(np.ravel(np.array(value.tolist(), dtype=object))[0] if shape else value)
 
 
 def _reveal(steps: list[PageStep]) -> tuple[dict, dict]:
