@@ -211,5 +211,5 @@ def write_lesson(d: Derivation | Model, path, lang: str = "en", values: Mapping 
         raise SymbpError(f"the lesson page {path} must end in .html.")
     check_writable(path, force)
     page = lesson_html(d, lang, values)
-    write_atomic(path, sign(page, ".svg"))  # .svg's signature is an <!-- --> comment, as HTML's
+    write_atomic(path, sign(page, ".html"))
     return path
