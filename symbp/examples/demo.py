@@ -19,12 +19,19 @@ __all__ = ["train_digits", "accuracy", "plot_history"]
 
 
 def accuracy(module, params, data) -> float | None:
-    """Share of rows whose most probable class is the label (classifiers only)."""
-    if "probs" not in getattr(module, "OUTPUTS", []) or "Y" not in data:
-        return None
-    probs = module.predict(params, **data)
-    probs = probs["probs"] if isinstance(probs, dict) else probs
-    return float(np.mean(np.argmax(probs, axis=1) == np.argmax(data["Y"], axis=1)))
+    """Share of rows whose most probable class is the label (classifiers), or of samples whose
+    single output rounds to its 0/1 label (``y_hat`` against ``y``, as XOR); else ``None``."""
+    outputs = getattr(module, "OUTPUTS", [])
+    if "probs" in outputs and "Y" in data:
+        probs = module.predict(params, **data)
+        probs = probs["probs"] if isinstance(probs, dict) else probs
+        return float(np.mean(np.argmax(probs, axis=1) == np.argmax(data["Y"], axis=1)))
+    labels = np.asarray(data.get("y", np.nan))
+    if outputs == ["y_hat"] and np.isin(labels, (0.0, 1.0)).all():
+        out = module.predict(params, **data)
+        out = out["y_hat"] if isinstance(out, dict) else out
+        return float(np.mean((np.asarray(out) > 0.5) == (labels > 0.5)))
+    return None
 
 
 def train_digits(epochs: int = 30, plot: str | None = "digits_loss.png", verbose: bool = True):
@@ -67,8 +74,9 @@ def plot_history(history, path: str) -> None:
         picture = io.BytesIO()
         fig.savefig(picture, dpi=120, format=target.suffix[1:].lower())
         write_atomic(target, sign(picture.getvalue(), target.suffix))
-    except SymbpError as exc:
-        print(f"(loss curve not saved: {exc} Choose another file with --plot.)")
+    except SymbpError as exc:  # demo has no --force: keep the reason, drop that advice
+        reason = str(exc).split("; pass force=True")[0].rstrip(".")
+        print(f"(loss curve not saved: {reason}. Choose another file with --plot.)")
         return
     finally:
         plt.close(fig)
