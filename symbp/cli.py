@@ -17,8 +17,15 @@ from .derive import derive
 from .dot import graph_dot, render_graph
 from .errors import SymbpError
 from .examples import EXAMPLES, regenerate
-from .examples.data import TRAINING, dataset
-from .examples.demo import accuracy, train_digits
+from .examples.data import TRAINING
+from .examples.demo import (
+    accuracy,
+    check_examples,
+    demo_reference,
+    print_history,
+    train_digits,
+    training_data,
+)
 from .files import check_regular, check_writable, read_regular, sign, write_atomic
 from .latex import compile_pdf, latex_document
 from .loading import load_model, teaching_values
@@ -36,30 +43,6 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _demo_reference() -> tuple[str, str]:
-    """autograd when installed, else central finite differences, said so."""
-    if missing_package("autograd") is None:
-        return "autograd", "HIPS autograd"
-    print("\n(autograd is not installed, so the examples are checked against central finite "
-          "differences instead; pip install autograd for an autodiff reference.)")
-    return "fd", "central finite differences"
-
-
-def _check_examples(reference: str) -> tuple[list, list]:
-    rows, failed = [], []
-    for name, build in EXAMPLES.items():
-        model = build()
-        d = derive(model)
-        try:
-            report = check(model, reference, module=compile_module(d))
-            error = f"{report.max_error:.1e}"
-        except AssertionError as exc:
-            failed.append(name)
-            error = f"FAILED: {str(exc).splitlines()[0]}"
-        rows.append([name, len(model.params), len(d.forward), len(d.backward), error])
-    return rows, failed
-
-
 def cmd_demo(args) -> int:
     print(f"symbp {__version__}: backpropagation derived by the chain rule, node by node.\n")
     d = derive(EXAMPLES["mlp"]())
@@ -72,9 +55,9 @@ def cmd_demo(args) -> int:
         train_digits(plot=args.plot)
     except SymbpError as exc:
         print(f"(skipped: {exc})")
-    reference, title = _demo_reference()
+    reference, title = demo_reference()
     print(f"\nEvery built-in example against {title} (float64, random inputs):")
-    rows, failed = _check_examples(reference)
+    rows, failed = check_examples(reference)
     print(_table(rows, ["model", "params", "forward steps", "backward steps",
                         f"max rel. error vs {reference}"]))
     if failed:
@@ -96,32 +79,11 @@ def _check_training(args) -> None:
         raise SymbpError(f"--seed must be a non-negative integer, not {args.seed}.")
 
 
-def _training_data(args, module, name: str):
-    """``(train, validation or None, real)``: the example's dataset, else random data, said so."""
-    try:
-        data = dataset(args.model) if args.model in EXAMPLES else None
-    except SymbpError as exc:
-        print(f"({exc})")
-        data = None
-    if data is not None:
-        return *data, True
-    print(f"training {name} on random data of its shapes (no real dataset fits this model): "
-          "the loss only shows that training runs, so no accuracy is reported")
-    return module.random_data(rng=args.seed), None, False
-
-
-def _print_history(history: list) -> None:
-    """About ten epochs of a long run (short runs print every epoch while training)."""
-    step = max(1, len(history) // 10)
-    for k in [*range(0, len(history) - 1, step), len(history) - 1]:
-        print(f"epoch {k + 1:>{len(str(len(history)))}}/{len(history)}  loss {history[k]:.4f}")
-
-
 def cmd_train(args) -> int:
     _check_training(args)
     model = load_model(args.model)
     module = compile_module(derive(model))
-    train, val, real = _training_data(args, module, model.name)
+    train, val, real = training_data(args.model, module, model.name, args.seed)
     settings = {"epochs": 20, "batch_size": 32, "lr": None,
                 **(TRAINING.get(args.model, {}) if real else {})}
     settings.update({k: v for k in settings if (v := getattr(args, k)) is not None})
@@ -133,7 +95,7 @@ def cmd_train(args) -> int:
         raise SymbpError(f"training diverged: the loss became {history[bad]} at epoch {bad + 1}; "
                          "lower --lr.")
     if settings["epochs"] > 30:
-        _print_history(history)
+        print_history(history)
     print(f"loss {history[0]:.4f} -> {history[-1]:.4f}")
     share = accuracy(module, params, val if val is not None else train) if real else None
     if share is not None:
@@ -265,7 +227,7 @@ def cmd_emit(args) -> int:
     return 0
 
 
-_MODEL_HELP = "a built-in example name (see `symbp list`) or path/to/file.py:attr"
+_MODEL_HELP = "a built-in example name (see: symbp list) or path/to/file.py:attr"
 
 
 def _command(sub, name: str, run, help: str, model: bool = True):

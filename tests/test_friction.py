@@ -91,7 +91,7 @@ def _subparsers():
 
 def test_help_text_shows_no_markup():
     texts = [parser().format_help()] + [p.format_help() for p in _subparsers().values()]
-    assert all("``" not in text for text in texts)
+    assert all("`" not in text for text in texts)  # no ``literal`` or `code` markup
 
 
 def test_every_option_has_help():

@@ -8,14 +8,16 @@ from pathlib import Path
 
 import numpy as np
 
+from ..check import check, missing_package
 from ..codegen import compile_module
 from ..derive import derive
 from ..errors import SymbpError
 from ..files import check_writable, sign, write_atomic
 from . import EXAMPLES
-from .data import digits
+from .data import dataset, digits
 
-__all__ = ["train_digits", "accuracy", "plot_history"]
+__all__ = ["train_digits", "accuracy", "plot_history", "check_examples", "demo_reference",
+           "training_data", "print_history"]
 
 
 def accuracy(module, params, data) -> float | None:
@@ -81,3 +83,49 @@ def plot_history(history, path: str) -> None:
     finally:
         plt.close(fig)
     print(f"loss curve saved to {path}")
+
+
+def demo_reference() -> tuple[str, str]:
+    """autograd when installed, else central finite differences, said so."""
+    if missing_package("autograd") is None:
+        return "autograd", "HIPS autograd"
+    print("\n(autograd is not installed, so the examples are checked against central finite "
+          "differences instead; pip install autograd for an autodiff reference.)")
+    return "fd", "central finite differences"
+
+
+def check_examples(reference: str) -> tuple[list, list]:
+    """``(table rows, names that disagree)``: every example checked against ``reference``."""
+    rows, failed = [], []
+    for name, build in EXAMPLES.items():
+        model = build()
+        d = derive(model)
+        try:
+            report = check(model, reference, module=compile_module(d))
+            error = f"{report.max_error:.1e}"
+        except AssertionError as exc:
+            failed.append(name)
+            error = f"FAILED: {str(exc).splitlines()[0]}"
+        rows.append([name, len(model.params), len(d.forward), len(d.backward), error])
+    return rows, failed
+
+
+def training_data(spec: str, module, name: str, seed: int):
+    """``(train, validation or None, real)``: the example's dataset, else random data, said so."""
+    try:
+        data = dataset(spec) if spec in EXAMPLES else None
+    except SymbpError as exc:
+        print(f"({exc})")
+        data = None
+    if data is not None:
+        return *data, True
+    print(f"training {name} on random data of its shapes (no real dataset fits this model): "
+          "the loss only shows that training runs, so no accuracy is reported")
+    return module.random_data(rng=seed), None, False
+
+
+def print_history(history: list) -> None:
+    """About ten epochs of a long run (short runs print every epoch while training)."""
+    step = max(1, len(history) // 10)
+    for k in [*range(0, len(history) - 1, step), len(history) - 1]:
+        print(f"epoch {k + 1:>{len(str(len(history)))}}/{len(history)}  loss {history[k]:.4f}")
