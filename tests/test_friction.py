@@ -130,3 +130,10 @@ def test_a_sympy_function_of_a_matrix_says_apply_it_elementwise(build):
     message = str(info.value)
     assert "tanh(M)" in message and "M.applyfunc(sp.tanh) or sb.tanh(M)" in message
     assert "needs both" not in message
+
+
+def test_train_without_scikit_learn_says_why_the_data_are_random():
+    result = run_without("sklearn", "train", "mlp", "--epochs", "1")
+    assert result.returncode == 0, result.stderr
+    assert "random data of its shapes (the iris flowers need scikit-learn" in result.stdout
+    assert "no accuracy" in result.stdout and not re.search(r"^accuracy", result.stdout, re.M)

@@ -112,15 +112,15 @@ def check_examples(reference: str) -> tuple[list, list]:
 
 def training_data(spec: str, module, name: str, seed: int):
     """``(train, validation or None, real)``: the example's dataset, else random data, said so."""
+    why = "no real dataset fits this model"
     try:
         data = dataset(spec) if spec in EXAMPLES else None
     except SymbpError as exc:
-        print(f"({exc})")
-        data = None
+        why, data = f"{str(exc).rstrip('.')}", None
     if data is not None:
         return *data, True
-    print(f"training {name} on random data of its shapes (no real dataset fits this model): "
-          "the loss only shows that training runs, so no accuracy is reported")
+    print(f"training {name} on random data of its shapes ({why}): the loss only shows that "
+          "training runs, so no accuracy is reported")
     return module.random_data(rng=seed), None, False
 
 
