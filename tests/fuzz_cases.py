@@ -124,7 +124,7 @@ class _Builder:
     def broadcast(self, shape, depth):
         """A term that is nothing but a broadcast of something smaller (or of a scalar)."""
         rows, cols = shape
-        kinds = ["scaled_ones"]
+        kinds = ["scaled_ones", "ones_both_sides"]
         if rows != 1:
             kinds += ["row_bcast", "ones_left"]
         if cols != 1:
@@ -133,6 +133,9 @@ class _Builder:
         self.tags[kind] += 1
         if kind == "scaled_ones":
             return self.coefficient(depth) * ONE(rows, cols)
+        if kind == "ones_both_sides":
+            left, right = self.rng.choice(SIZES), self.rng.choice(SIZES)
+            return ONE(rows, left) * self.matrix((left, right), depth) * ONE(right, cols)
         if kind == "row_bcast":
             return ONE(rows, 1) * self.matrix((1, cols), depth)
         if kind == "col_bcast":
@@ -187,6 +190,9 @@ def _positive(b, shape, d):
 
 
 def _hadamard_power(b, shape, d):
+    if b.rng.random() < 0.3:
+        b.tags["hadamard_power_of_broadcast"] += 1
+        return sp.HadamardPower(b.broadcast(shape, d), b.rng.choice([2, 3]))
     if b.rng.random() < 0.6:
         return sp.HadamardPower(b.matrix(shape, d), b.rng.choice([2, 3]))
     exponent = b.rng.choice([-1, sp.Rational(1, 2), sp.Rational(-1, 2)])
@@ -217,6 +223,13 @@ def _inverse(b, shape, d):
     return sp.Inverse(inner) if b.rng.random() < 0.7 else inner**-1
 
 
+def _transpose(b, shape, d):
+    if b.rng.random() < 0.3:
+        b.tags["transposed_broadcast"] += 1
+        return b.broadcast((shape[1], shape[0]), d).T
+    return b.matrix((shape[1], shape[0]), d).T
+
+
 def _square_concrete(shape):
     return shape[0] == shape[1] and shape[0] != N
 
@@ -227,7 +240,7 @@ CONSTRUCTS = [
     _Construct("broadcast", 3, lambda b, s, d: b.broadcast(s, d)),
     _Construct("broadcast_only_sum", 1.5, _broadcast_sum),
     _Construct("numpy_bias", 4, _bias, lambda s: s[0] == N),
-    _Construct("transpose", 1.5, lambda b, s, d: b.matrix((s[1], s[0]), d).T),
+    _Construct("transpose", 1.5, _transpose),
     _Construct("hadamard", 1.5, _hadamard),
     _Construct("hadamard_power", 1, _hadamard_power),
     _Construct("map", 2.5, _map),
@@ -315,6 +328,9 @@ def make_case(seed: int) -> Case:
                 raise RuntimeError(f"seed {seed}: no buildable expression ({exc})") from exc
             continue
         candidates = [s for s in _matrix_symbols(loss) if s not in b.labels]
+        if b.scalars and rng.random() < 0.2:
+            b.tags["scalar_params"] += 1
+            candidates += sorted((s for s in b.scalars if s in loss.free_symbols), key=str)
         if not candidates or getattr(loss, "is_Matrix", False) and loss.shape != (1, 1):
             retries += 1
             continue

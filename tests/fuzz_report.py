@@ -24,7 +24,7 @@ import symbp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fuzz_cases import N, Case  # noqa: E402
+from fuzz_cases import Case, N  # noqa: E402
 from fuzz_reference import evaluate  # noqa: E402
 from test_fuzz import inputs, reference, run_all, run_case  # noqa: E402
 
@@ -47,6 +47,14 @@ def _replacements(sub, case, env, fresh):
         if isinstance(arg, sp.Basic) and not isinstance(arg, (sp.Lambda, sp.Tuple)) \
                 and _actual_shape(arg, case, env) == shape:
             yield arg
+    if isinstance(sub, (sp.Add, sp.Mul, sp.MatAdd, sp.MatMul, sp.HadamardProduct)) and len(sub.args) > 1:
+        for i in range(len(sub.args)):
+            try:
+                rest = sub.func(*sub.args[:i], *sub.args[i + 1:]).doit(deep=False)
+            except Exception:  # noqa: BLE001
+                continue
+            if _actual_shape(rest, case, env) == shape:
+                yield rest
     if shape == ():
         yield sp.Rational(1, 2)
     elif tuple(int(sp.sympify(d).subs({N: case.n})) for d in sub.shape) == shape:
@@ -81,7 +89,7 @@ def candidates(case: Case):
     return sorted(found.values(), key=lambda c: (len(str(c.loss)), len(c.params)))
 
 
-def shrink(case: Case, signature: str, budget: int = 60) -> Case:
+def shrink(case: Case, signature: str, budget: int = 100) -> Case:
     """A small case that fails with the same signature as ``case``."""
     calls = 0
     while calls < budget:
@@ -97,10 +105,13 @@ def shrink(case: Case, signature: str, budget: int = 60) -> Case:
     return case
 
 
+def _arrays(d) -> str:
+    return ", ".join(f"{k!r}: np.array({np.asarray(v).tolist()!r})" for k, v in d.items())
+
+
 def snippet(case: Case) -> str:
     params, data = inputs(case)
     names = ", ".join(p.name for p in case.params)
-    arrays = lambda d: ", ".join(f"{k!r}: np.array({np.asarray(v).tolist()!r})" for k, v in d.items())
     return "\n".join([
         "import numpy as np, sympy as sp, symbp as sb",
         "from sympy import *",
@@ -111,8 +122,8 @@ def snippet(case: Case) -> str:
         "syms = {s.name: s for s in loss.free_symbols}",
         f"model = sb.Model(loss, params=[syms[k] for k in {[p.name for p in case.params]!r}])",
         "mod = sb.compile(sb.derive(model))",
-        f"params = {{{arrays(params)}}}  # {names}",
-        f"data = {{{arrays(data)}}}",
+        f"params = {{{_arrays(params)}}}  # {names}",
+        f"data = {{{_arrays(data)}}}",
         "data = {k: v for k, v in data.items() if k in mod.DATA}",
         "print(mod.loss(params, **data)); print(mod.loss_and_grad(params, **data))",
     ])
@@ -171,6 +182,12 @@ def main(argv=None) -> None:
     head = [f"# Fuzz failures: {args.label}", "", _checkout(), "",
             f"Run {now}: {args.count} cases in {seconds:.0f} s; outcomes {dict(sorted(kinds.items()))}; "
             f"{len(groups)} kinds of failure.", "",
+            "Reference semantics (tests/fuzz_reference.py): a term whose shape differs from the others "
+            "only by axes of size 1 broadcasts as in NumPy (a (1, m) term in an (n, m) sum is a row "
+            "broadcast, also when SymPy puts it first and reports the sum's shape as (1, m)); "
+            "softmax row-wise; CE mean over rows. Rerun: `PYTHONPATH=<checkout> python "
+            "/work/wt-fuzz/tests/fuzz_report.py --count 1000 --out report.md`; one seed: "
+            "`run_case(make_case(SEED))` from tests/test_fuzz.py.", "",
             "Constructs generated: " + ", ".join(f"{k} {v}" for k, v in sorted(tags.items())), ""]
     ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
     head += [f"{i}. ({len(g)}) {s}" for i, (s, g) in enumerate(ordered, 1)] + [""]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import autograd
 import numpy as np
 import sympy as sp
-from fuzz_cases import N, Case, make_case
+from fuzz_cases import Case, N, make_case
 from fuzz_reference import evaluate
 
 import symbp as sb
@@ -69,11 +69,11 @@ def reference(case: Case, params, data):
     names = [p.name for p in case.params]
 
     def loss(values):
-        return evaluate(case.loss, {**fixed, **{syms[k]: v for k, v in zip(names, values)}},
+        return evaluate(case.loss, {**fixed, **{syms[k]: v for k, v in zip(names, values, strict=True)}},
                         {N: case.n})
 
     value, grads = autograd.value_and_grad(loss)([params[k] for k in names])
-    return float(value), dict(zip(names, grads))
+    return float(value), dict(zip(names, grads, strict=True))
 
 
 class _Timeout(Exception):
@@ -166,8 +166,11 @@ def run_case(case: Case) -> Outcome:
 
 
 def describe(case: Case) -> str:
+    """The case in one readable line: seed, n, params, the loss and its symbols' shapes."""
     params = ", ".join(p.name for p in case.params)
-    return f"seed {case.seed} (n={case.n}, params [{params}]): {sp.srepr(case.loss)}"
+    shapes = ", ".join(f"{s.name} {tuple(s.shape)}" for s in sorted(case.loss.free_symbols, key=str)
+                       if isinstance(s, sp.MatrixSymbol))
+    return f"seed {case.seed} (n={case.n}, params [{params}]): {case.loss}  where {shapes}"
 
 
 def run_all(count: int = CASES):
@@ -181,15 +184,21 @@ def run_all(count: int = CASES):
     return outcomes, tags, time.perf_counter() - start
 
 
+COVERED = ("numpy_bias", "broadcast_only_sum", "row_bcast", "col_bcast", "ones_left", "ones_right",
+           "ones_both_sides", "scaled_ones", "transposed_broadcast", "hadamard_with_broadcast",
+           "hadamard_power_of_broadcast", "softmax", "inverse", "matpow", "trace", "hadamard",
+           "hadamard_power", "transpose", "element_of_expr", "coef_rational", "coef_data_scalar",
+           "scalar_params", "loss_softmax_ce", "loss_sum_all", "loss_element")
+"""Constructs each run must generate at least 10 times."""
+
+
 def test_random_matrix_losses_match_autograd_with_no_crash_or_refusal():
     outcomes, tags, _ = run_all()
     kinds = Counter(outcome.kind for _, outcome in outcomes.values())
     bad = [(case, o) for case, o in outcomes.values() if o.kind != "OK"]
-    for construct in ("numpy_bias", "broadcast_only_sum", "row_bcast", "col_bcast", "ones_left",
-                      "ones_right", "scaled_ones", "softmax", "inverse", "trace", "hadamard",
-                      "hadamard_power", "transpose", "element_of_expr", "loss_softmax_ce"):
+    for construct in COVERED:
         assert tags[construct] >= 10, f"the generator made only {tags[construct]} {construct}"
-    lines = [f"{o.kind} at {o.stage}: {o.detail.splitlines()[0][:300]}\n    {describe(case)[:600]}"
+    lines = [f"{o.kind} at {o.stage}: {o.detail.splitlines()[0][:300]}\n    {describe(case)[:800]}"
              for case, o in bad[:10]]
     assert not bad, f"{dict(kinds)} over {len(outcomes)} cases; the first:\n" + "\n".join(lines)
 
