@@ -36,14 +36,19 @@ MAPS = {
 
 @dataclass
 class Case:
-    """One generated loss; ``labels`` are data whose rows must sum to one."""
+    """One generated loss; ``labels`` are data whose rows must sum to one.
+
+    ``refused`` is symbp's error where one of its builders (``sb.mse``, ...) refused the
+    valid expression it was given; ``loss`` is then ``None``.
+    """
 
     seed: int
-    loss: sp.Expr
+    loss: sp.Expr | None
     params: tuple
     labels: tuple
     n: int
     tags: Counter = field(default_factory=Counter)
+    refused: str = ""
 
 
 class _Builder:
@@ -97,9 +102,13 @@ class _Builder:
         i = self.index(shape[0])
         j = self.index(shape[1])
         if depth > 0 and self.rng.random() < 0.6:
+            biases = self.tags["numpy_bias"]
             inner = self.matrix(shape, min(depth, 1), cheap=True)
             value = inner[i, j]
-            if not any(isinstance(e, sp.Sum) for e in sp.preorder_traversal(value)):
+            # SymPy reads (X W + b)[i, j] as ... + b[i, j]: right for the broadcast only at i = j = 0
+            broadcast_inside = self.tags["numpy_bias"] != biases and (i, j) != (0, 0)
+            if not broadcast_inside and not any(isinstance(e, sp.Sum)
+                                                for e in sp.preorder_traversal(value)):
                 self.tags["element_of_expr"] += 1
                 return value
         self.tags["element_of_symbol"] += 1
@@ -305,7 +314,7 @@ def _loss(b: _Builder):
     loss = LOSSES[name][1](b, b.matrix(shape, b.rng.choice([2, 3, 3, 4])), shape)
     if b.rng.random() < 0.15:
         b.tags["loss_plus_scalar"] += 1
-        loss = loss + b.coefficient(2) * b.scalar(2)
+        loss = (sp.Trace(loss) if loss.is_Matrix else loss) + b.coefficient(2) * b.scalar(2)
     return loss
 
 
@@ -320,8 +329,11 @@ def make_case(seed: int) -> Case:
     while True:
         b = _Builder(rng)
         b.labels = []
+        n = rng.choice([4, 4, 5, 5, 5, 1, 2])
         try:
             loss = _loss(b)
+        except sb.SymbpError as exc:  # a symbp builder refused a valid expression
+            return Case(seed, None, (), (), n, b.tags, refused=str(exc))
         except (ValueError, TypeError, NotImplementedError) as exc:  # SymPy refused to build it
             retries += 1
             if retries > 50:
@@ -336,5 +348,4 @@ def make_case(seed: int) -> Case:
             continue
         params = tuple(sorted(rng.sample(candidates, rng.randint(1, len(candidates))), key=str))
         b.tags["retries"] += retries
-        n = rng.choice([4, 4, 5, 5, 5, 1, 2])
         return Case(seed, loss, params, tuple(b.labels), n, b.tags)

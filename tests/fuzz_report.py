@@ -138,9 +138,13 @@ def _expected(case: Case) -> str:
 
 def section(index: int, signature: str, group: list) -> str:
     case, outcome = group[0]
+    seeds = ", ".join(str(c.seed) for c, _ in group[:20]) + (" ..." if len(group) > 20 else "")
+    if case.loss is None:
+        return "\n".join([f"## {index}. {signature}", "", f"{len(group)} case(s); seeds {seeds}", "",
+                          "Refused while building the loss (a symbp builder such as sb.mse raised):",
+                          "", f"    {outcome.detail[:1500]}", ""])
     small = shrink(case, signature)
     observed = run_case(small)
-    seeds = ", ".join(str(c.seed) for c, _ in group[:20]) + (" ..." if len(group) > 20 else "")
     return "\n".join([
         f"## {index}. {signature}", "",
         f"{len(group)} case(s); seeds {seeds}", "",

@@ -139,6 +139,8 @@ def compare(case: Case, forward, value, grads, ref_value, ref_grads) -> Outcome:
 
 def run_case(case: Case) -> Outcome:
     """The outcome of one case (OK or the first thing that went wrong)."""
+    if case.refused:
+        return Outcome("REFUSAL", "build", case.refused)
     params, data = inputs(case)
     previous = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(SECONDS_PER_CASE)
@@ -167,6 +169,8 @@ def run_case(case: Case) -> Outcome:
 
 def describe(case: Case) -> str:
     """The case in one readable line: seed, n, params, the loss and its symbols' shapes."""
+    if case.loss is None:
+        return f"seed {case.seed}: refused while building: {case.refused}"
     params = ", ".join(p.name for p in case.params)
     shapes = ", ".join(f"{s.name} {tuple(s.shape)}" for s in sorted(case.loss.free_symbols, key=str)
                        if isinstance(s, sp.MatrixSymbol))
