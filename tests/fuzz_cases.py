@@ -49,6 +49,7 @@ class Case:
     n: int
     tags: Counter = field(default_factory=Counter)
     refused: str = ""
+    refused_call: str = ""
 
 
 class _Builder:
@@ -277,10 +278,19 @@ def _mean_square(b, e, shape):
     return sp.Trace(e.T * e) / scale
 
 
+def _call(builder, prediction, target):
+    """``builder(prediction, target)``; its refusal carries the call as source text."""
+    try:
+        return builder(prediction, target)
+    except sb.SymbpError as exc:
+        exc.fuzz_call = f"sb.{builder.__name__}({sp.srepr(prediction)}, {sp.srepr(target)})"
+        raise
+
+
 def _softmax_ce(b, e, shape):
     labels = _data(b, "Y", shape)
     b.labels.append(labels)
-    return sb.softmax_cross_entropy(e, labels)
+    return _call(sb.softmax_cross_entropy, e, labels)
 
 
 def _sum_all(b, e, shape):
@@ -293,7 +303,7 @@ LOSSES = {
     "mean_square": (3, _mean_square, lambda s: True),
     "readout": (2, lambda b, e, s: sp.Trace(_data(b, "R", s).T * e), lambda s: True),
     "softmax_ce": (2, _softmax_ce, lambda s: s[1] != 1),
-    "mse": (1, lambda b, e, s: sb.mse(e, _data(b, "T", s)), lambda s: True),
+    "mse": (1, lambda b, e, s: _call(sb.mse, e, _data(b, "T", s)), lambda s: True),
     "sum_all": (1.5, _sum_all, lambda s: True),
     "trace": (1, lambda b, e, s: sp.Trace(e), lambda s: s[0] == s[1]),
 }
@@ -333,7 +343,8 @@ def make_case(seed: int) -> Case:
         try:
             loss = _loss(b)
         except sb.SymbpError as exc:  # a symbp builder refused a valid expression
-            return Case(seed, None, (), (), n, b.tags, refused=str(exc))
+            return Case(seed, None, (), (), n, b.tags, refused=str(exc),
+                        refused_call=getattr(exc, "fuzz_call", ""))
         except (ValueError, TypeError, NotImplementedError) as exc:  # SymPy refused to build it
             retries += 1
             if retries > 50:

@@ -142,7 +142,9 @@ def section(index: int, signature: str, group: list) -> str:
     if case.loss is None:
         return "\n".join([f"## {index}. {signature}", "", f"{len(group)} case(s); seeds {seeds}", "",
                           "Refused while building the loss (a symbp builder such as sb.mse raised):",
-                          "", f"    {outcome.detail[:1500]}", ""])
+                          "", f"    {outcome.detail[:1500]}", "", "The call:", "", "```python",
+                          "from sympy import *", "import symbp as sb", case.refused_call[:3000],
+                          "```", ""])
     small = shrink(case, signature)
     observed = run_case(small)
     return "\n".join([
