@@ -122,6 +122,9 @@ class _Builder:
 
     def matrix(self, shape, depth, cheap=False):
         """A random matrix expression of ``shape`` (``cheap``: no inverse, softmax, power)."""
+        rows, cols = ("n" if d == N else "k" if d != 1 else "1" for d in shape)
+        self.tags[f"shape_{rows}x{cols}" if (rows, cols) != ("k", "k") or shape[0] != shape[1]
+                  else "shape_kxk_square"] += 1
         if depth <= 0 or self.rng.random() < 0.15:
             if self.rng.random() < 0.12:
                 return self.broadcast(shape, 0)

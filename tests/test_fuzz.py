@@ -193,7 +193,8 @@ COVERED = ("numpy_bias", "broadcast_only_sum", "row_bcast", "col_bcast", "ones_l
            "ones_both_sides", "scaled_ones", "transposed_broadcast", "hadamard_with_broadcast",
            "hadamard_power_of_broadcast", "softmax", "inverse", "matpow", "trace", "hadamard",
            "hadamard_power", "transpose", "element_of_expr", "coef_rational", "coef_data_scalar",
-           "scalar_params", "loss_softmax_ce", "loss_sum_all", "loss_element")
+           "scalar_params", "loss_softmax_ce", "loss_sum_all", "loss_element", "shape_1x1",
+           "shape_kxk_square", "shape_nxn", "shape_nxk")
 """Constructs each run must generate at least 10 times."""
 
 
