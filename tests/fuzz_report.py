@@ -124,7 +124,6 @@ def snippet(case: Case) -> str:
         "mod = sb.compile(sb.derive(model))",
         f"params = {{{_arrays(params)}}}  # {names}",
         f"data = {{{_arrays(data)}}}",
-        "data = {k: v for k, v in data.items() if k in mod.DATA}",
         "print(mod.loss(params, **data)); print(mod.loss_and_grad(params, **data))",
     ])
 
@@ -172,11 +171,12 @@ def _checkout() -> str:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--count", type=int, default=1000)
+    ap.add_argument("--start", type=int, default=0, help="first seed")
     ap.add_argument("--out", default="fuzz_failures.md")
     ap.add_argument("--label", default="this checkout")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
-    outcomes, tags, seconds = run_all(args.count)
+    outcomes, tags, seconds = run_all(args.count, args.start)
     groups = defaultdict(list)
     for case, outcome in outcomes.values():
         if outcome.kind != "OK":
@@ -186,7 +186,8 @@ def main(argv=None) -> None:
         kinds[outcome.kind] += 1
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = [f"# Fuzz failures: {args.label}", "", _checkout(), "",
-            f"Run {now}: {args.count} cases in {seconds:.0f} s; outcomes {dict(sorted(kinds.items()))}; "
+            f"Run {now}: {args.count} cases (seeds from {args.start}) in {seconds:.0f} s; "
+            f"outcomes {dict(sorted(kinds.items()))}; "
             f"{len(groups)} kinds of failure.", "",
             "Reference semantics (tests/fuzz_reference.py): a term whose shape differs from the others "
             "only by axes of size 1 broadcasts as in NumPy (a (1, m) term in an (n, m) sum is a row "

@@ -43,10 +43,15 @@ class Outcome:
 
 
 def inputs(case: Case, seed: int = 0):
-    """Random params and data for ``case``: moderate values, label rows summing to one."""
+    """Random params and data for ``case``: moderate values, label rows summing to one.
+
+    The data include ``n`` where the loss has it but no matrix of the loss is sized by it
+    (``n`` only sizes ``OneMatrix`` factors): the generated functions take it as an argument.
+    """
     rng = np.random.default_rng(seed)
     dims = {N: case.n}
-    params, data = {}, {"n": case.n}
+    sized = any(isinstance(s, sp.MatrixSymbol) and N in s.shape for s in case.loss.free_symbols)
+    params, data = {}, {} if sized or N not in case.loss.free_symbols else {"n": case.n}
     for sym in sorted(case.loss.free_symbols, key=str):
         if sym == N:
             continue
@@ -95,9 +100,8 @@ def _symbp(case: Case, params, data):
         stage = "compile"
         module = sb.compile(derivation)
         stage = "call"
-        given = {k: data[k] for k in module.DATA if k in data}
-        forward = module.loss(dict(params), **given)
-        value, grads = module.loss_and_grad(dict(params), **given)
+        forward = module.loss(dict(params), **data)
+        value, grads = module.loss_and_grad(dict(params), **data)
     except sb.SymbpError as exc:
         raise _Failure(Outcome("REFUSAL", stage, str(exc))) from exc
     except Exception as exc:  # noqa: BLE001 - a crash of any kind is what we count
@@ -178,11 +182,11 @@ def describe(case: Case) -> str:
     return f"seed {case.seed} (n={case.n}, params [{params}]): {case.loss}  where {shapes}"
 
 
-def run_all(count: int = CASES):
-    """(outcomes by seed, construct counts, seconds)."""
+def run_all(count: int = CASES, start: int = 0):
+    """(outcomes by seed, construct counts, seconds) of the seeds ``start .. start + count - 1``."""
     start = time.perf_counter()
     outcomes, tags = {}, Counter()
-    for seed in range(count):
+    for seed in range(start, start + count):
         case = make_case(seed)
         tags.update(case.tags)
         outcomes[seed] = (case, run_case(case))
