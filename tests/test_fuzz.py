@@ -182,15 +182,15 @@ def describe(case: Case) -> str:
     return f"seed {case.seed} (n={case.n}, params [{params}]): {case.loss}  where {shapes}"
 
 
-def run_all(count: int = CASES, start: int = 0):
-    """(outcomes by seed, construct counts, seconds) of the seeds ``start .. start + count - 1``."""
-    start = time.perf_counter()
+def run_all(count: int = CASES, first: int = 0):
+    """(outcomes by seed, construct counts, seconds) of the seeds ``first .. first + count - 1``."""
+    began = time.perf_counter()
     outcomes, tags = {}, Counter()
-    for seed in range(start, start + count):
+    for seed in range(first, first + count):
         case = make_case(seed)
         tags.update(case.tags)
         outcomes[seed] = (case, run_case(case))
-    return outcomes, tags, time.perf_counter() - start
+    return outcomes, tags, time.perf_counter() - began
 
 
 COVERED = ("numpy_bias", "broadcast_only_sum", "row_bcast", "col_bcast", "ones_left", "ones_right",
