@@ -37,7 +37,7 @@ class Outcome:
     def signature(self) -> str:
         """The failure with names and numbers blanked, to group alike failures."""
         text = re.sub(r"\b[A-Z]\d+\b", "M", self.detail.splitlines()[0] if self.detail else "")
-        text = re.sub(r"the prediction .* has shape", "the prediction P has shape", text)
+        text = re.sub(r"the prediction .*? has shape", "the prediction P has shape", text)
         text = re.sub(r"[-+]?\d+(\.\d+)?(e[-+]?\d+)?", "#", text)
         return f"{self.kind} at {self.stage}: {text[:160]}"
 
