@@ -34,6 +34,20 @@ MAPS = {
 }
 
 
+def _lambda_map(body):
+    """A map written in plain SymPy, ``M.applyfunc(Lambda(x, body(x)))``."""
+    return lambda m: m.applyfunc(sp.Lambda(x := sp.Dummy("x", real=True), body(x)))
+
+
+MAPS.update({
+    "leaky_relu": sb.leaky_relu,
+    "max0": _lambda_map(lambda x: sp.Max(0, x)),
+    "user_sigmoid": _lambda_map(lambda x: 1 / (1 + sp.exp(-x))),
+    "user_softplus": _lambda_map(lambda x: sp.log(1 + sp.exp(x))),
+    "sqrt1p": _lambda_map(lambda x: sp.sqrt(1 + x**2)),
+})
+
+
 class Builder:
     def __init__(self, rng: random.Random):
         self.rng = rng
@@ -201,8 +215,13 @@ def _map(b, shape, d):
     return MAPS[name](b.matrix(shape, d))
 
 
+def _log_of_softmax(z):
+    """``log(softmax(Z))`` written by hand."""
+    return sb.softmax(z).applyfunc(sp.log)
+
+
 def _softmax(b, shape, d):
-    fn = b.rng.choice([sb.softmax, sb.log_softmax])
+    fn = b.rng.choice([sb.softmax, sb.log_softmax, _log_of_softmax])
     b.tags[fn.__name__] += 1
     return fn(b.matrix(shape, d))
 
