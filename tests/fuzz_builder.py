@@ -56,6 +56,7 @@ class Builder:
         self.scalars: list = []
         self.tags: Counter = Counter()
         self.labels: list = []
+        self.no_bias = 0
 
     def leaf(self, shape):
         pool = self.by_shape.setdefault(shape, [])
@@ -87,7 +88,11 @@ class Builder:
         if r < 0.45:
             k = self.rng.choice(SIZES)
             self.tags["trace"] += 1
+            # No NumPy-style bias in a trace built inside a larger expression: SymPy's doit
+            # distributes Trace(X + b) into Trace(X) + Trace(b), the trace of a 1 x k row.
+            self.no_bias += 1
             value = sp.Trace(self.matrix((k, k), max(depth - 1, 0)))
+            self.no_bias -= 1
         else:
             value = self.element(max(depth - 1, 0))
         if self.rng.random() < 0.3:
@@ -126,7 +131,8 @@ class Builder:
             if self.rng.random() < 0.12:
                 return self.broadcast(shape, 0)
             return self.leaf(shape)
-        options = [c for c in CONSTRUCTS if c.applies(shape) and not (cheap and c.costly)]
+        options = [c for c in CONSTRUCTS if c.applies(shape) and not (cheap and c.costly)
+                   and not (self.no_bias and c.name == "numpy_bias")]
         construct = self.rng.choices(options, weights=[c.weight for c in options])[0]
         self.tags[construct.name] += 1
         return construct.build(self, shape, depth - 1)
