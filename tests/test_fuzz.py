@@ -90,8 +90,19 @@ def _alarm(signum, frame):
     raise _Timeout(f"no answer within {SECONDS_PER_CASE} s")
 
 
+class _Failure(Exception):
+    """symbp failed: ``outcome`` says where and how."""
+
+    def __init__(self, outcome: Outcome):
+        super().__init__(outcome.detail)
+        self.outcome = outcome
+
+
 def _symbp(case: Case, params, data):
-    """symbp's forward loss, and loss and gradients; raises _Failure with the stage."""
+    """symbp's forward loss, then its loss and gradients; raises _Failure naming the stage.
+
+    A timeout (``_Timeout`` from the alarm) is caught here too and counts as a CRASH.
+    """
     stage = "Model"
     try:
         model = sb.Model(case.loss, params=list(case.params), name="fuzz")
@@ -109,19 +120,14 @@ def _symbp(case: Case, params, data):
     return forward, value, grads
 
 
-class _Failure(Exception):
-    def __init__(self, outcome: Outcome):
-        super().__init__(outcome.detail)
-        self.outcome = outcome
-
-
 def _close(got, want) -> bool:
     want = np.asarray(want, dtype=float)
     scale = 1.0 + (np.max(np.abs(want)) if want.size else 0.0)
     return bool(np.allclose(got, want, rtol=RTOL, atol=1e-9 * scale))
 
 
-def compare(case: Case, forward, value, grads, ref_value, ref_grads) -> Outcome:
+def compare(forward, value, grads, ref_value, ref_grads) -> Outcome:
+    """OK, or the first MISMATCH of symbp's results against the reference's."""
     if not _close(forward, ref_value):
         return Outcome("MISMATCH", "loss", f"loss() = {float(forward)!r}, expected {ref_value!r}")
     if not _close(value, ref_value):
@@ -161,10 +167,8 @@ def run_case(case: Case) -> Outcome:
         try:
             forward, value, grads = _symbp(case, params, data)
         except _Failure as failure:
-            if isinstance(failure.__cause__, _Timeout):
-                failure.outcome.kind = "CRASH"
             return failure.outcome
-        return compare(case, forward, value, grads, ref_value, ref_grads)
+        return compare(forward, value, grads, ref_value, ref_grads)
     except _Timeout as exc:
         return Outcome("CRASH", "timeout", str(exc))
     finally:
