@@ -74,13 +74,17 @@ class Builder:
             return sp.Rational(self.rng.choice([-3, -2, -1, 1, 2, 3]), self.rng.choice([1, 2, 3, 5]))
         if r < 0.65:
             self.tags["coef_data_scalar"] += 1
-            if not self.scalars or self.rng.random() < 0.3:
-                self.scalars.append(sp.Symbol(f"s{len(self.scalars)}", real=True))
-            return self.rng.choice(self.scalars)
+            return self.data_scalar()
         if r < 0.72:
             self.tags["coef_1/n"] += 1
             return 1 / N
         return self.scalar(depth)
+
+    def data_scalar(self):
+        """A scalar symbol (data, or sometimes a parameter); its values lie in [0.5, 1.5]."""
+        if not self.scalars or self.rng.random() < 0.3:
+            self.scalars.append(sp.Symbol(f"s{len(self.scalars)}", real=True))
+        return self.rng.choice(self.scalars)
 
     def scalar(self, depth):
         """A scalar built from matrices: a trace, an element, or a map of one."""
@@ -211,7 +215,10 @@ def _hadamard_power(b, shape, d):
         return sp.HadamardPower(b.broadcast(shape, d), b.rng.choice([2, 3]))
     if b.rng.random() < 0.6:
         return sp.HadamardPower(b.matrix(shape, d), b.rng.choice([2, 3]))
-    exponent = b.rng.choice([-1, sp.Rational(1, 2), sp.Rational(-1, 2)])
+    exponent = b.rng.choice([-1, sp.Rational(1, 2), sp.Rational(-1, 2), None])
+    if exponent is None:
+        b.tags["hadamard_power_data_exponent"] += 1
+        exponent = b.data_scalar()
     return sp.HadamardPower(_positive(b, shape, d), exponent)
 
 
@@ -233,11 +240,13 @@ def _softmax(b, shape, d):
 
 
 def _inverse(b, shape, d):
-    """The inverse of a well-conditioned k x k matrix (I + small, or P Pᵀ + I)."""
+    """The inverse of a well-conditioned k x k or n x n matrix (I + small, or P Pᵀ + I)."""
     k = shape[0]
+    if k == N:
+        b.tags["inverse_nxn"] += 1
     if b.rng.random() < 0.5:
         small = MAPS["tanh"](b.matrix(shape, d))
-        inner = sp.Identity(k) + sp.Rational(1, 5) * small
+        inner = sp.Identity(k) + small / (5 * k)
     else:
         p = MAPS["sb_tanh"](b.matrix((k, b.rng.choice(SIZES)), d))
         inner = p * p.T + sp.Identity(k)
@@ -255,6 +264,10 @@ def _square_concrete(shape):
     return shape[0] == shape[1] and shape[0] != N
 
 
+def _identity_plus(b, shape, d):
+    return b.matrix(shape, d) + b.coefficient(d) * sp.Identity(shape[0])
+
+
 CONSTRUCTS = [
     _Construct("matmul", 3, _product),
     _Construct("add", 2, _sum),
@@ -266,7 +279,8 @@ CONSTRUCTS = [
     _Construct("hadamard_power", 1, _hadamard_power),
     _Construct("map", 2.5, _map),
     _Construct("softmax", 1, _softmax, lambda s: s[1] != 1, costly=True),
-    _Construct("inverse", 3, _inverse, _square_concrete, costly=True),
+    _Construct("inverse", 3, _inverse, lambda s: s[0] == s[1], costly=True),
+    _Construct("identity_plus", 1, _identity_plus, lambda s: s[0] == s[1]),
     _Construct("matpow", 1, lambda b, s, d: b.matrix(s, d) ** 2, _square_concrete, costly=True),
     _Construct("scaled", 1.5, lambda b, s, d: b.coefficient(d) * b.matrix(s, d)),
 ]

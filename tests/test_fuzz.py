@@ -202,7 +202,8 @@ COVERED = ("numpy_bias", "broadcast_only_sum", "row_bcast", "col_bcast", "ones_l
            "hadamard_power_of_broadcast", "softmax", "inverse", "matpow", "trace", "hadamard",
            "hadamard_power", "transpose", "element_of_expr", "coef_rational", "coef_data_scalar",
            "scalar_params", "loss_softmax_ce", "loss_sum_all", "loss_element", "shape_1x1",
-           "shape_kxk_square", "shape_nxn", "shape_nxk")
+           "shape_kxk_square", "shape_nxn", "shape_nxk", "inverse_nxn", "identity_plus",
+           "hadamard_power_data_exponent")
 """Constructs each run must generate at least 10 times."""
 
 
