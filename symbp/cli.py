@@ -28,6 +28,7 @@ from .examples.demo import (
 )
 from .files import check_regular, check_writable, read_regular, sign, write_atomic
 from .latex import compile_pdf, latex_document
+from .lesson import write_lesson
 from .loading import load_model, teaching_values
 from .version import __version__
 
@@ -171,8 +172,6 @@ def cmd_graph(args) -> int:
 
 
 def cmd_lesson(args) -> int:
-    from .lesson import write_lesson
-
     model = load_model(args.model)
     values = teaching_values(model, args.values) if args.values else None
     print(f"wrote {write_lesson(derive(model), args.output, args.lang, values, args.force)}")
@@ -302,7 +301,8 @@ def _teaching_commands(sub) -> None:
     s.add_argument("--budget", type=float, default=30.0, help="seconds for sympy.diff")
     s = _command(sub, "lesson", cmd_lesson, "one HTML page stepping through forward and backward")
     _output(s, "the .html file to write")
-    s.add_argument("--lang", choices=["en", "zh"], default="en")
+    s.add_argument("--lang", choices=["en", "zh"], default="en",
+                   help="the language of the page: English (en) or Chinese (zh)")
     s.add_argument("--values", action="store_true",
                    help="numbers on every step (the model's example values, else random)")
 

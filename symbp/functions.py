@@ -274,8 +274,8 @@ def broadcast_shape(m) -> tuple:
         return broadcast_shape(mats[0])[0], broadcast_shape(mats[-1])[1]
     if isinstance(m, sp.Transpose):
         return broadcast_shape(m.arg)[::-1]
-    if isinstance(m, sp.HadamardPower):
-        return broadcast_shape(m.base)
+    if isinstance(m, (sp.HadamardPower, sp.MatPow)):  # also Inverse
+        return broadcast_shape(m.args[0])
     if isinstance(m, ElementwiseApplyFunction):
         return broadcast_shape(m.expr)
     if isinstance(m, (Softmax, LogSoftmax)):
