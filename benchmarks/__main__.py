@@ -13,12 +13,12 @@ from . import derivation, report, runner, summary
 from .models import QUICK, WORKLOADS
 
 SECTIONS = ("runtime", "fresh", "derivation", "digits")
-FULL = {"workloads": WORKLOADS, "modes": ("pinned", "asis"), "repeats": 21, "target_s": 0.05,
-        "retries": 2, "batched": False, "fresh_rounds": 5, "nets": [(2, 2), (4, 8), (8, 16), (16, 32)],
-        "derive_rounds": 3, "deep_repeats": 3, "depths": derivation.DEPTHS,
-        "plain_depths": derivation.PLAIN_DEPTHS, "epochs": 30, "digit_rounds": 3}
+FULL = {"workloads": WORKLOADS, "modes": ("pinned", "asis"), "repeats": 31, "target_s": 0.02,
+        "retries": 2, "fresh_rounds": 5, "nets": [(2, 2), (4, 8), (8, 16), (16, 32)],
+        "derive_rounds": 2, "deep_repeats": 3, "depths": derivation.DEPTHS,
+        "plain_depths": derivation.PLAIN_DEPTHS, "epochs": 30, "digit_rounds": 2}
 QUICK_SETTINGS = {"workloads": [QUICK[0], QUICK[3], QUICK[4]], "modes": ("pinned",), "repeats": 3,
-                  "target_s": 0.005, "retries": 0, "batched": True, "fresh_rounds": 1, "nets": [(2, 2)],
+                  "target_s": 0.005, "retries": 0, "fresh_rounds": 1, "nets": [(2, 2)],
                   "derive_rounds": 1, "deep_repeats": 1, "depths": [], "plain_depths": [], "epochs": 1,
                   "digit_rounds": 1}
 
@@ -44,7 +44,7 @@ def measure(s, args):
     runs, fresh, digits = None, {}, {}
     if "runtime" in args.only:
         print("Loss + gradients (pinned and as-is) ...", flush=True)
-        runs = runner.steady(ws, s["repeats"], s["target_s"], s["retries"], s["batched"], s["modes"])
+        runs = runner.steady(ws, s["repeats"], s["target_s"], s["retries"], s["modes"])
         blas = runs["pinned"][next(iter(runs["pinned"]))]["blas"]
         sections.append(("1. Loss and gradients", [summary.steady_table(ws, runs, mode) for mode in runs]
                          + [summary.memory_table(ws, runs)]))

@@ -9,29 +9,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import sympy as sp
 
-import symbp as sb
+def _sympy():
+    """SymPy, symbp and the batch size ``n`` (imported late: a fresh-process worker needs neither)."""
+    import sympy as sp
 
-n = sp.Symbol("n", integer=True, positive=True)
-ACTIVATIONS = {"relu": sb.relu, "sigmoid": sb.sigmoid, "tanh": sb.tanh}
+    import symbp as sb
+
+    return sp, sb, sp.Symbol("n", integer=True, positive=True)
 
 
-def mlp(sizes: list[int], act: str = "relu") -> sb.Model:
+def mlp(sizes: list[int], act: str = "relu"):
     """Dense layers ``sizes[0]-...-sizes[-1]``, ``act`` on hidden layers, softmax cross-entropy."""
+    sp, sb, n = _sympy()
+    activation = {"relu": sb.relu, "sigmoid": sb.sigmoid, "tanh": sb.tanh}[act]
     H, params = sp.MatrixSymbol("X", n, sizes[0]), []
     for k, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:], strict=False), start=1):
         W, b = sp.MatrixSymbol(f"W{k}", fan_in, fan_out), sp.MatrixSymbol(f"b{k}", 1, fan_out)
         params += [W, b]
         Z = sb.dense(H, W, b)
-        H = ACTIVATIONS[act](Z) if k < len(sizes) - 1 else Z
+        H = activation(Z) if k < len(sizes) - 1 else Z
     name = f"mlp_{act}_{'_'.join(map(str, sizes))}"
     return sb.Model(sb.softmax_cross_entropy(H, sp.MatrixSymbol("Y", n, sizes[-1])), params=params,
                     name=name)
 
 
-def rnn(steps: int, inputs: int, hidden: int, classes: int) -> sb.Model:
+def rnn(steps: int, inputs: int, hidden: int, classes: int):
     """An Elman RNN (tanh, h_0 = 0) over ``steps`` inputs ``X1..XT``; softmax CE on the last state."""
+    sp, sb, n = _sympy()
     Wx, Wh = sp.MatrixSymbol("Wx", inputs, hidden), sp.MatrixSymbol("Wh", hidden, hidden)
     b, V, c = sp.MatrixSymbol("b", 1, hidden), sp.MatrixSymbol("V", hidden, classes), \
         sp.MatrixSymbol("c", 1, classes)
@@ -43,8 +48,9 @@ def rnn(steps: int, inputs: int, hidden: int, classes: int) -> sb.Model:
     return sb.Model(loss, params=[Wx, Wh, b, V, c], name=f"rnn_{steps}")
 
 
-def autoencoder(inputs: int, code: int) -> sb.Model:
+def autoencoder(inputs: int, code: int):
     """Tied weights: H = sigmoid(X W + b), X_hat = H W^T + c, mean squared error."""
+    sp, sb, n = _sympy()
     X, W = sp.MatrixSymbol("X", n, inputs), sp.MatrixSymbol("W", inputs, code)
     b, c = sp.MatrixSymbol("b", 1, code), sp.MatrixSymbol("c", 1, inputs)
     H = sb.sigmoid(sb.dense(X, W, b))
@@ -59,7 +65,7 @@ class Workload:
     batch: int
     spec: dict = field(default_factory=dict)
 
-    def model(self) -> sb.Model:
+    def model(self):
         return {"mlp": mlp, "rnn": rnn, "autoencoder": autoencoder}[self.family](**self.spec)
 
 
@@ -96,10 +102,23 @@ def find(name: str) -> Workload:
     raise KeyError(name)
 
 
-def setup(w: Workload, seed: int = 0):
-    """``(module, params, data)``: the generated module, its parameters and a batch (float64)."""
-    module = sb.compile(sb.derive(w.model()))
+def setup(w: Workload, seed: int = 0, module=None):
+    """``(module, params, data)``: the generated module (derived here unless given), its
+    parameters and a batch (float64)."""
+    if module is None:
+        _, sb, _ = _sympy()
+        module = sb.compile(sb.derive(w.model()))
     return module, module.init_params(rng=seed), module.random_data(rng=seed + 1, samples=w.batch)
+
+
+def emit(w: Workload, folder) -> str:
+    """Write the workload's generated module into ``folder`` (as ``symbp emit`` does); its path."""
+    from pathlib import Path
+
+    _, sb, _ = _sympy()
+    path = Path(folder) / f"{w.model().name}.py"
+    sb.emit(sb.derive(w.model()), path, force=True)
+    return str(path)
 
 
 def expert_inputs(w: Workload, data: dict):

@@ -10,9 +10,10 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-from .models import key
+from .models import emit, key
 
 ROOT = Path(__file__).resolve().parent.parent
 NUMPY = ("symbp generated", "expert NumPy")
@@ -46,30 +47,39 @@ def stats(values: list[float]) -> dict:
             "disturbed": (q3 - q1) / med > NOISY}
 
 
-def steady(workloads, repeats: int, target_s: float, retries: int, batched: bool,
-           modes=("pinned", "asis")) -> dict:
-    """``{mode: {workload key: result}}``; a pinned run whose NumPy medians are disturbed is rerun
-    up to ``retries`` times and the least noisy run kept (every try is counted in ``tries``)."""
+def steady(workloads, repeats: int, target_s: float, retries: int, modes=("pinned", "asis")) -> dict:
+    """``{mode: {workload key: result}}``: one worker per mode times every workload; the pinned
+    workloads whose NumPy medians are disturbed are timed again in a new worker, up to ``retries``
+    times, and the least noisy run is kept (``tries`` counts the runs made)."""
     out = {mode: {} for mode in modes}
-    groups = [workloads] if batched else [[w] for w in workloads]
-    for mode in out:
-        for group in groups:
-            for attempt in range(1 + (retries if mode == "pinned" else 0)):
-                runs = call(["steady", mode, "|".join(key(w) for w in group), repeats, target_s],
-                            timeout=300 + 60 * len(group))
-                for run in runs:
-                    run["stats"] = {k: stats(v) for k, v in run.pop("samples").items()}
-                    run["noise"] = max(run["stats"][k]["iqr"] for k in NUMPY)
-                    run["tries"] = attempt + 1
-                    kept = out[mode].get(run["workload"])
-                    if kept is None or run["noise"] < kept["noise"]:
-                        out[mode][run["workload"]] = kept = run
-                    kept["tries"] = attempt + 1
-                if all(not out[mode][key(w)]["stats"][k]["disturbed"] for w in group for k in NUMPY):
-                    break
-            print(f"  steady {mode}: " + "; ".join(
-                f"{key(w)}: {_ratio(out[mode][key(w)]):.2f}x" for w in group), flush=True)
+    for mode in modes:
+        pending = list(workloads)
+        for attempt in range(1 + (retries if mode == "pinned" else 0)):
+            runs = call(["steady", mode, "|".join(key(w) for w in pending), repeats, target_s],
+                        timeout=300 + 120 * len(pending))
+            for run in runs:
+                _summarise(run)
+                kept = out[mode].get(run["workload"])
+                if kept is None or run["noise"] < kept["noise"]:
+                    out[mode][run["workload"]] = kept = run
+                kept["tries"] = attempt + 1
+            pending = [w for w in pending if _disturbed(out[mode][key(w)])]
+            print(f"  steady {mode}, run {attempt + 1}: " + "; ".join(
+                f"{run['workload']}: {_ratio(run):.2f}x" for run in runs), flush=True)
+            if not pending:
+                break
     return out
+
+
+def _summarise(run):
+    samples = run.pop("samples")
+    run["stats"] = {k: stats(v) for k, v in samples.items()}
+    run["paired"] = stats([g / e for g, e in zip(*(samples[k] for k in NUMPY), strict=True)])
+    run["noise"] = max(run["stats"][k]["iqr"] for k in NUMPY)
+
+
+def _disturbed(run) -> bool:
+    return any(run["stats"][k]["disturbed"] for k in NUMPY)
 
 
 def _ratio(run) -> float:
@@ -81,11 +91,13 @@ def fresh(workloads, rounds: int) -> dict:
     """``{workload key: {contestant: [median seconds of call 1, 2, 3]}}``; the contestants' fresh
     processes alternate, ``rounds`` each, pinned to one thread."""
     out = {}
+    folder = tempfile.mkdtemp(prefix="symbp_bench_")
     for w in workloads:
+        path = emit(w, folder)
         times = {name: [] for name in NUMPY}
         for r in range(rounds):
             for name in (NUMPY if r % 2 == 0 else NUMPY[::-1]):
-                times[name].append(call(["fresh", "pinned", key(w), name], timeout=300)["times"])
+                times[name].append(call(["fresh", "pinned", key(w), name, path], timeout=300)["times"])
         out[key(w)] = {name: [statistics.median(t[i] for t in runs) for i in range(3)]
                        for name, runs in times.items()}
         out[key(w)]["rounds"] = rounds

@@ -26,13 +26,15 @@ def steady_table(workloads, runs: dict, mode: str) -> Table:
     pinned = mode == "pinned"
     title = ("Loss + all gradients, one thread everywhere (median per call; ratio to expert NumPy)"
              if pinned else "Loss + all gradients, threads as the libraries set them (as-is)")
-    cols = ["workload", "batch", "expert NumPy", "symbp generated", *PEERS, "IQR gen / expert"]
+    cols = ["workload", "batch", "expert NumPy", "symbp generated", *PEERS, "IQR gen / expert",
+            "paired ratio (IQR)"]
     t = Table(title, cols + ([f"target <= {STEADY:.2f}x", "runs"] if pinned else []))
     for w in workloads:
         run = runs[mode][key(w)]
         s = run["stats"]
         cells = [w.name, w.batch, *(_cell(run, k) for k in (*NUMPY[::-1], *PEERS)),
-                 f"{s[NUMPY[0]]['iqr']:.0%} / {s[NUMPY[1]]['iqr']:.0%}"]
+                 f"{s[NUMPY[0]]['iqr']:.0%} / {s[NUMPY[1]]['iqr']:.0%}",
+                 f"{ratio(run['paired']['median'])} ({run['paired']['iqr']:.0%})"]
         if pinned:
             r = _gen_ratio(run)
             ok = None if _disturbed(run) else r <= STEADY
@@ -40,7 +42,8 @@ def steady_table(workloads, runs: dict, mode: str) -> Table:
         t.add(*cells)
     t.notes = [f"{DISTURBED}: disturbed, the interquartile range is over 10% of the median; such a "
                "median is no headline (a disturbed pinned run is rerun, the least noisy run kept; "
-               "'runs' counts them, and a target on a disturbed median reads n/a).",
+               "'runs' counts them, and a target on a disturbed median reads n/a). Paired ratio: the "
+               "median over repeats of generated / expert within the same repeat (adjacent in time).",
                *sorted({n for w in workloads for n in runs[mode][key(w)]["notes"]})]
     return t
 
@@ -66,8 +69,9 @@ def fresh_table(workloads, fresh: dict) -> Table:
               " / ".join(ratio(a / b) for a, b in zip(g, e, strict=True)), ratio(total),
               status(total <= FRESH))
     rounds = next(iter(fresh.values()))["rounds"] if fresh else 0
-    t.notes = [f"Each contestant runs in {rounds} fresh processes (alternating): derive, data, then "
-               "three timed calls; the expert allocates its workspace in its first call."]
+    t.notes = [f"Each contestant runs in {rounds} fresh processes (alternating), one thread: import "
+               "NumPy and the emitted module (`symbp.emit`, no SymPy), make the parameters and data, "
+               "then time three calls; the expert allocates its workspace in its first call."]
     return t
 
 

@@ -7,7 +7,7 @@ is ``pinned`` (one thread everywhere: threadpoolctl for BLAS and OpenMP,
 
 - ``steady MODE WORKLOAD REPEATS TARGET_S``: every contestant timed round-robin,
   and (pinned) the peak traced memory of one NumPy call.
-- ``fresh MODE WORKLOAD CONTESTANT``: seconds of the first three calls.
+- ``fresh MODE WORKLOAD CONTESTANT PATH``: seconds of the first three calls (module at PATH).
 - ``derive MODE ROUTE HIDDEN``: one cold derivation (``symbp`` or ``naive``).
 - ``digits MODE TRAINER EPOCHS``: digits training time and held-out accuracy.
 """
@@ -107,13 +107,20 @@ def _steady(mode, name, repeats, target_s):
     return out
 
 
-def fresh(mode, name, contestant):
+def fresh(mode, name, contestant, path):
+    """The first three calls in this process, which has imported NumPy and the emitted module
+    (``symbp emit``) at ``path`` but not SymPy."""
+    import importlib.util
+
     from . import expert
     from .models import expert_inputs, find, setup
     from .timing import now
 
+    spec = importlib.util.spec_from_file_location("generated_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     w = find(name)
-    module, params, data = setup(w)
+    module, params, data = setup(w, module=module)
     if contestant == "expert NumPy":
         mine, args = expert.make(w), expert_inputs(w, data)
         func = lambda: mine.loss_and_grad(params, *args)  # noqa: E731
