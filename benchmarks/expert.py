@@ -26,7 +26,7 @@ def _bias_grad(G, ones, out):
     if ones is not None:
         np.matmul(ones, G, out=out)
     else:
-        np.sum(G, axis=0, keepdims=True, out=out)
+        np.add.reduce(G, axis=0, keepdims=True, out=out)  # the ufunc: np.sum adds ~4 µs a call
 
 
 def _ones(rows, dtype):
@@ -63,11 +63,11 @@ def _act_backward(name, D, H, tmp, mask):
 
 def _softmax_ce(Z, Y, n):
     """Loss of softmax(Z) against one-hot Y; Z becomes the gradient (softmax - Y) / n in place."""
-    Z -= Z.max(axis=1, keepdims=True)
+    Z -= np.maximum.reduce(Z, axis=1, keepdims=True)
     picked = np.vdot(Y, Z)                          # sum of the true classes' shifted logits
     np.exp(Z, out=Z)
-    total = Z.sum(axis=1, keepdims=True)
-    loss = (np.log(total).sum() - picked) / n
+    total = np.add.reduce(Z, axis=1, keepdims=True)
+    loss = (np.add.reduce(np.log(total), axis=None) - picked) / n
     total *= n
     Z /= total
     Z -= Y * (1.0 / n)
@@ -163,7 +163,7 @@ class RNN:
         Z += params["c"]
         loss = _softmax_ce(Z, Y, n)
         np.matmul(HS[-1].T, Z, out=g["V"])
-        np.sum(Z, axis=0, keepdims=True, out=g["c"])
+        np.add.reduce(Z, axis=0, keepdims=True, out=g["c"])
         np.matmul(Z, params["V"].T, out=dH)
         for t in range(T - 1, -1, -1):
             np.multiply(HS[t], HS[t], out=tmp)
