@@ -1,4 +1,4 @@
-"""Section 2: the cost of deriving and compiling, symbp against the naive SymPy route.
+"""The cost of deriving and compiling: the routes timed (cold, by ``coldderive``) and deep models.
 
 Every timed derivation starts from an empty SymPy cache, as in a fresh
 process (a warm cache would make repeats look cheaper than a user's first
@@ -15,8 +15,8 @@ from sympy.core.cache import clear_cache
 
 import symbp as sb
 
-from .tables import Table, count, ratio, seconds, status
-from .timing import OverBudget, budget, median, now, once
+from .tables import Table, ratio, seconds, status
+from .timing import OverBudget, budget, median, once
 
 SCALAR_NETS = [(2, 2), (4, 8), (8, 16), (16, 32)]
 DEPTHS = [10, 100, 200]
@@ -99,54 +99,6 @@ def _naive_agrees(model, module, func) -> bool:
                for p, g in zip(model.params, per_sample, strict=True))
 
 
-def measure_scalar(repeats: int, naive_repeats: int, budget_s: float, max_hidden: int | None,
-                   nets=SCALAR_NETS):
-    """symbp against the naive route on each scalar net, interleaved, the naive one under a budget."""
-    results = []
-    for inputs, hidden in nets:
-        model = scalar_net(inputs, hidden)
-        r = {"net": f"{inputs}-{hidden}-1", "params": len(model.params), "symbp": [], "naive": [],
-             "naive_state": "ok"}
-        if max_hidden is not None and hidden > max_hidden:
-            r["naive_state"] = "skipped (--quick)"
-        spent = 0.0
-        for k in range(repeats):
-            times, d, module = symbp_route(model)
-            r["symbp"].append(times)
-            if k == 0:
-                r["ops_forward"] = sum(sp.count_ops(s.expr) for s in d.forward)
-                r["ops_backward"] = sum(sp.count_ops(s.expr) for s in d.backward)
-            if r["naive_state"] != "ok" or k >= naive_repeats:
-                continue
-            if k and spent + r["naive"][-1]["total"] > budget_s:
-                continue  # another run would overrun the budget: keep the runs made
-            start = now()
-            try:
-                with budget(budget_s - spent):
-                    times, grads, (repl, reduced), func = naive_route(model)
-                    if k == 0:
-                        r["ops_naive"] = sum(sp.count_ops(g) for g in grads)
-                        r["ops_naive_cse"] = (sum(sp.count_ops(v) for _, v in repl)
-                                              + sum(sp.count_ops(e) for e in reduced))
-                        r["naive_agrees"] = _naive_agrees(model, module, func)
-            except OverBudget:
-                r["naive_state"] = f"over budget (> {budget_s:g} s)"
-                clear_cache()
-                continue
-            finally:
-                spent += now() - start
-            r["naive"].append(times)
-            del grads, repl, reduced, func
-        for route in ("symbp", "naive"):
-            r[f"{route}_median"] = {key: median([t[key] for t in r[route]])
-                                    for key in ("derive", "compile", "diff", "cse", "lambdify", "total")
-                                    if r[route] and key in r[route][0]}
-        print(f"  derivation {r['net']}: symbp {seconds(r['symbp_median']['total'])}, naive "
-              f"{seconds(r['naive_median'].get('total')) if r['naive'] else r['naive_state']}", flush=True)
-        results.append(r)
-    return results
-
-
 def measure_deep(repeats: int, depths=DEPTHS, plain_depths=PLAIN_DEPTHS, plain_budget_s: float = 60.0):
     """Build, derive and compile deep helper-built MLPs (depths round-robin per repeat),
     and the build time of the same layers with plain SymPy operators."""
@@ -179,46 +131,8 @@ def measure_deep(repeats: int, depths=DEPTHS, plain_depths=PLAIN_DEPTHS, plain_b
     return results
 
 
-def scalar_tables(results) -> list[Table]:
-    t = Table("Derivation time: scalar tanh nets, symbp against per-parameter sympy.diff + cse + lambdify",
-              ["net", "params", "symbp derive", "symbp compile", "symbp total",
-               f"target (16-32-1 <= {TARGET_SCALAR:g} s)", "naive diff", "naive cse", "naive lambdify",
-               "naive total", "naive / symbp"])
-    ops = Table("Expression size: sympy.count_ops of the gradients",
-                ["net", "naive gradients", "naive after cse", "symbp forward", "symbp backward",
-                 "symbp backward / forward"])
-    for r in results:
-        s, v = r["symbp_median"], r["naive_median"]
-        naive_cells = ([seconds(v["diff"]), seconds(v["cse"]), seconds(v["lambdify"]),
-                        seconds(v["total"]) + f" (n={len(r['naive'])})", ratio(v["total"] / s["total"])]
-                       if r["naive"] else [r["naive_state"]] + ["-"] * 4)
-        target = status(s["total"] <= TARGET_SCALAR) if r["net"] == "16-32-1" else "-"
-        t.add(r["net"], r["params"], seconds(s["derive"]), seconds(s["compile"]), seconds(s["total"]),
-              target, *naive_cells)
-        ops.add(r["net"], count(r.get("ops_naive")), count(r.get("ops_naive_cse")),
-                count(r["ops_forward"]), count(r["ops_backward"]),
-                ratio(r["ops_backward"] / r["ops_forward"]))
-    t.notes = [
-        "Median over repeats, each from an empty SymPy cache; symbp and the naive route run "
-        "alternately; n= is the number of naive runs made (capped, and limited by the time budget).",
-    ]
-    if any(r.get("naive_agrees") is False for r in results):
-        t.notes.append("WARNING: the naive route's gradients disagree with symbp's on "
-                       + ", ".join(r["net"] for r in results if r.get("naive_agrees") is False))
-    elif any(r.get("naive_agrees") for r in results):
-        t.notes.append("Both routes' gradients agree numerically (checked once per net).")
-    ops.notes = ["Naive: the gradients as sympy.diff returns them, and after sympy.cse (replacements "
-                 "+ reduced expressions). symbp: its forward and backward steps (`d.forward`, `d.backward`)."]
-    return [t, ops]
-
-
-def targets(scalar, deep) -> list[tuple[str, str, bool | None]]:
+def targets(deep) -> list[tuple[str, str, bool | None]]:
     out = []
-    for r in scalar:
-        if r["net"] == "16-32-1":
-            value = r["symbp_median"]["total"]
-            out.append((f"scalar 16-32-1 derive + compile <= {TARGET_SCALAR:g} s", seconds(value),
-                        value <= TARGET_SCALAR))
     d = deep["deep"]
     if 100 in d:
         out.append((f"100-layer derive + compile <= {TARGET_DEEP:g} s", seconds(d[100]["total"]),
@@ -257,7 +171,6 @@ def deep_tables(results) -> list[Table]:
         t.notes.append(f"Building {depth} layers with plain SymPy operators "
                        f"(`(H*W + OneMatrix(n, 1)*b).applyfunc(tanh)`): {shown}"
                        + (f" (helpers: {seconds(deep[depth]['build'])})" if depth in deep else "") + ".")
-    t.notes.append("Plain SymPy operators re-evaluate the whole tree at every layer: quadratic "
-                   "(earlier: 50 layers ~4 s, 100 layers RecursionError); not measured beyond "
-                   f"{max(plain, default=0)} layers.")
+    t.notes.append("Derivations here run in one process after a cache clear (not cold); "
+                   f"plain SymPy is not measured beyond {max(plain, default=0)} layers.")
     return [t]

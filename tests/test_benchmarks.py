@@ -1,16 +1,45 @@
-"""The benchmark harness runs (a smoke run; timings are never asserted in unit tests)."""
+"""The benchmark harness: the expert NumPy contestants compute the generated modules' math, and
+the quick run writes its report (timings are never asserted in unit tests)."""
 
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
+from benchmarks import expert
+from benchmarks.models import QUICK, Workload, expert_inputs, key, setup
+
 ROOT = Path(__file__).resolve().parent.parent
 
+CASES = [*QUICK,
+         Workload("MLP relu, wide batch", "mlp", 600, {"sizes": [5, 7, 4]}),
+         Workload("MLP sigmoid 3 layers", "mlp", 9, {"sizes": [6, 5, 4, 3], "act": "sigmoid"}),
+         Workload("RNN T=6 wide batch", "rnn", 100, {"steps": 6, "inputs": 2, "hidden": 4, "classes": 3}),
+         Workload("tied autoencoder wide batch", "autoencoder", 520, {"inputs": 5, "code": 2})]
 
-def test_quick_benchmark_writes_its_report(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", "gradcost",
-                             "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
-                            timeout=600)
+
+@pytest.mark.parametrize("workload", CASES, ids=key)
+def test_expert_matches_generated_gradients(workload):
+    module, params, data = setup(workload, seed=3)
+    loss, grads = module.loss_and_grad(params, **data)
+    mine = expert.make(workload)
+    for _ in range(2):  # the second call reuses the workspace
+        got_loss, got = mine.loss_and_grad(params, *expert_inputs(workload, data))
+        assert abs(got_loss - loss) <= 1e-10 * max(1.0, abs(loss))
+        assert sorted(got) == sorted(grads)
+        for name, g in grads.items():
+            np.testing.assert_allclose(got[name], g, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def test_quick_benchmark_writes_a_report_of_every_section(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     report = (tmp_path / "benchmarks.md").read_text(encoding="utf-8")
-    assert "Gradient cost" in report and "python -m benchmarks" in report
+    for heading in ("## How measured", "## Targets", "## 1. Loss and gradients",
+                    "## 2. First calls in a fresh process", "## 3. Derivation cost", "## 4. Digits training"):
+        assert heading in report, heading
+    assert "threadpoolctl" in report and "--quick" in report
+    assert "Earlier" not in report and "earlier measurements" not in report.lower()

@@ -1,0 +1,108 @@
+"""PyTorch eager, JAX jit and HIPS autograd contestants: the workloads' math, differentiated by them.
+
+``make(framework, workload, params, data)`` returns a function of no arguments
+computing ``(loss, grads)``; inputs are converted once, outside the timed call.
+A framework that is not installed raises ``ImportError``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def loss_fn(w, ops):
+    """The workload's loss ``f(p, data)`` written with the framework's operations ``ops``."""
+    act = {"relu": ops.relu, "sigmoid": ops.sigmoid, "tanh": ops.tanh}
+
+    def ce(Z, Y):
+        return -ops.sum(Y * ops.log_softmax(Z)) / Z.shape[0]
+
+    if w.family == "mlp":
+        layers = len(w.spec["sizes"]) - 1
+
+        def f(p, d):
+            H = d["X"]
+            for k in range(1, layers + 1):
+                H = H @ p[f"W{k}"] + p[f"b{k}"]
+                if k < layers:
+                    H = act[w.spec.get("act", "relu")](H)
+            return ce(H, d["Y"])
+    elif w.family == "rnn":
+        def f(p, d):
+            h = ops.tanh(d["X1"] @ p["Wx"] + p["b"])
+            for t in range(2, w.spec["steps"] + 1):
+                h = ops.tanh(d[f"X{t}"] @ p["Wx"] + p["b"] + h @ p["Wh"])
+            return ce(h @ p["V"] + p["c"], d["Y"])
+    else:
+        def f(p, d):
+            H = ops.sigmoid(d["X"] @ p["W"] + p["b"])
+            E = H @ p["W"].T + p["c"] - d["X"]
+            return ops.sum(E * E) / (E.shape[0] * E.shape[1])
+    return f
+
+
+class _Ops:
+    def __init__(self, **ops):
+        self.__dict__.update(ops)
+
+
+def make_torch(w, params, data):
+    import torch
+
+    ops = _Ops(relu=torch.relu, sigmoid=torch.sigmoid, tanh=torch.tanh, sum=torch.sum,
+               log_softmax=lambda z: torch.log_softmax(z, dim=1))
+    f = loss_fn(w, ops)
+    names = list(params)
+    p = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    d = {k: torch.tensor(v) for k, v in data.items()}
+
+    def step():
+        loss = f(p, d)
+        return loss, dict(zip(names, torch.autograd.grad(loss, [p[k] for k in names]), strict=True))
+
+    return step
+
+
+def make_jax(w, params, data):
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    ops = _Ops(relu=jax.nn.relu, sigmoid=jax.nn.sigmoid, tanh=jnp.tanh, sum=jnp.sum,
+               log_softmax=lambda z: jax.nn.log_softmax(z, axis=1))
+    step = jax.jit(jax.value_and_grad(loss_fn(w, ops)))
+    p = {k: jnp.asarray(v) for k, v in params.items()}
+    d = {k: jnp.asarray(v) for k, v in data.items()}
+    return lambda: jax.block_until_ready(step(p, d))
+
+
+def make_autograd(w, params, data):
+    import autograd.numpy as anp
+    from autograd import value_and_grad
+
+    def log_softmax(z):
+        shift = z - anp.max(z, axis=1, keepdims=True)
+        return shift - anp.log(anp.sum(anp.exp(shift), axis=1, keepdims=True))
+
+    ops = _Ops(relu=lambda z: anp.maximum(z, 0), sigmoid=lambda z: 1 / (1 + anp.exp(-z)),
+               tanh=anp.tanh, sum=anp.sum, log_softmax=log_softmax)
+    step = value_and_grad(loss_fn(w, ops))
+    return lambda: step(params, data)
+
+
+FRAMEWORKS = {"PyTorch eager": make_torch, "JAX jit": make_jax, "autograd": make_autograd}
+
+
+def to_numpy(result):
+    """``(loss, grads)`` of any contestant as a float and NumPy arrays."""
+    loss, grads = result
+    convert = (lambda t: t.detach().numpy()) if hasattr(loss, "detach") else np.asarray
+    return float(convert(loss)), {name: convert(g) for name, g in grads.items()}
+
+
+def agrees(result, reference) -> bool:
+    """Whether ``result`` matches the reference ``(loss, grads)`` (float64 tolerances)."""
+    loss, grads = to_numpy(result)
+    ref_loss, ref_grads = to_numpy(reference)
+    return set(grads) == set(ref_grads) and np.allclose(loss, ref_loss, rtol=1e-7, atol=1e-10) and all(
+        np.allclose(grads[k], ref_grads[k], rtol=1e-7, atol=1e-10) for k in ref_grads)
