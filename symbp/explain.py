@@ -26,6 +26,7 @@ from .derive import _Sweep, derive
 from .errors import SymbpError
 from .ir import Derivation, Step, Term
 from .model import Model, checked_values
+from .primitives import node_kinds
 from .simplify import tidy
 from .text import format_value, unicode
 
@@ -69,7 +70,7 @@ TEXT = {
     },
 }
 
-_ELEMENTWISE = frozenset({"map", "hadamard", "hpow", "softmax", "log_softmax"})
+_ELEMENTWISE = frozenset({"map", "hadamard", "hpow"} | {r.name for r in node_kinds() if r.elementwise})
 _WIDTH = 90  # a longer sum over several paths is broken before each "="
 
 

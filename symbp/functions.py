@@ -1,10 +1,12 @@
-"""The activation and loss vocabulary, as SymPy objects.
+"""The activation and loss vocabulary: the public helpers that build it.
 
 Every helper takes a scalar SymPy expression, a matrix expression (applied
 elementwise through ``ElementwiseApplyFunction``), or, where it makes sense,
 a list of scalars. The helpers build their nodes directly, never through
 SymPy's ``+``/``*``, which re-run ``doit()`` over the whole tree and make a
 deep network quadratic to build.
+
+The classes they build (value, derivative, printing) live in ``symbp.primitives``.
 
 Conventions (the only place they are stated):
 
@@ -27,7 +29,8 @@ from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from .errors import SymbpError
 from .model import as_expr
-from .softmax import LogSoftmax, Softmax, SoftmaxCrossEntropy
+from .primitives.elementwise import LeakyReLU, LogSumExp, ReLU, Sigmoid, Softplus
+from .primitives.rowwise import LogSoftmax, Softmax, SoftmaxCrossEntropy
 
 __all__ = [
     "Sigmoid", "ReLU", "LeakyReLU", "Softplus", "LogSumExp",
@@ -47,122 +50,6 @@ def _hashed(expr):
     recursively, which overflows the stack on a deep network hashed all at once."""
     hash(expr)
     return expr
-
-
-def _latex_call(printer, name: str, args, exp=None) -> str:
-    inner = ", ".join(printer._print(a) for a in args)
-    head = name if exp is None else f"{name}^{{{exp}}}"
-    return rf"{head}\left({inner}\right)"
-
-
-class Sigmoid(sp.Function):
-    """The logistic function ``1 / (1 + exp(-x))``."""
-
-    nargs = 1
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_Number:
-            return 1 / (1 + sp.exp(-x))
-        return None
-
-    def fdiff(self, argindex=1):
-        return self * (1 - self)
-
-    def _eval_rewrite_as_exp(self, x, **kwargs):
-        return 1 / (1 + sp.exp(-x))
-
-    def _eval_evalf(self, prec):
-        return self._eval_rewrite_as_exp(*self.args).evalf(prec)
-
-    def _latex(self, printer, exp=None):
-        return _latex_call(printer, r"\sigma", self.args, exp)
-
-
-class ReLU(sp.Function):
-    """``max(0, x)``, with derivative ``Heaviside(x, 0)`` (0 at 0)."""
-
-    nargs = 1
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_Number and x.is_extended_real:
-            return sp.Max(0, x)
-        return None
-
-    def fdiff(self, argindex=1):
-        return sp.Heaviside(self.args[0], 0)
-
-    def _eval_evalf(self, prec):
-        return sp.Max(0, self.args[0]).evalf(prec)
-
-    def _latex(self, printer, exp=None):
-        return _latex_call(printer, r"\operatorname{ReLU}", self.args, exp)
-
-
-class LeakyReLU(sp.Function):
-    """``x`` for ``x > 0``, else ``alpha * x``; derivative ``alpha`` at 0."""
-
-    nargs = 2
-
-    @classmethod
-    def eval(cls, x, alpha):
-        if x.is_Number and alpha.is_Number:
-            return x if x > 0 else alpha * x
-        return None
-
-    def fdiff(self, argindex=1):
-        x, alpha = self.args
-        if argindex == 1:
-            return alpha + (1 - alpha) * sp.Heaviside(x, 0)
-        return sp.Min(x, 0)
-
-    def _latex(self, printer, exp=None):
-        name = r"\operatorname{LeakyReLU}_{" + printer._print(self.args[1]) + "}"
-        return _latex_call(printer, name, self.args[:1], exp)
-
-
-class Softplus(sp.Function):
-    """``log(1 + exp(x))``, a smooth ReLU whose derivative is the sigmoid."""
-
-    nargs = 1
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_Number:
-            return sp.log(1 + sp.exp(x))
-        return None
-
-    def fdiff(self, argindex=1):
-        return Sigmoid(self.args[0])
-
-    def _eval_rewrite_as_exp(self, x, **kwargs):
-        return sp.log(1 + sp.exp(x))
-
-    def _eval_evalf(self, prec):
-        return self._eval_rewrite_as_exp(*self.args).evalf(prec)
-
-    def _latex(self, printer, exp=None):
-        return _latex_call(printer, r"\operatorname{softplus}", self.args, exp)
-
-
-class LogSumExp(sp.Function):
-    """``log(sum_i exp(x_i))`` of scalars; ``d/dx_i`` is ``softmax_i``."""
-
-    @classmethod
-    def eval(cls, *xs):
-        if xs and all(x.is_Number for x in xs):
-            return sp.log(sp.Add(*[sp.exp(x) for x in xs]))
-        return None
-
-    def fdiff(self, argindex=1):
-        return sp.exp(self.args[argindex - 1] - self)
-
-    def _eval_evalf(self, prec):
-        return sp.log(sp.Add(*[sp.exp(x) for x in self.args])).evalf(prec)
-
-    def _latex(self, printer, exp=None):
-        return _latex_call(printer, r"\operatorname{logsumexp}", self.args, exp)
 
 
 class Elementwise(ElementwiseApplyFunction):

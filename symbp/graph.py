@@ -23,9 +23,7 @@ element            A        [(i, j)]       A[i, j]
 inverse            A                       A^-1
 map                A, s1..  [body]         f(A) elementwise; body in U, S1..
 scalar             x1..     [template]     a SymPy scalar op in S0, S1..
-softmax            Z                       row-wise softmax
-log_softmax        Z        (aux softmax)  row-wise log-softmax
-sce                Z, Y     (aux softmax)  softmax cross-entropy
+softmax ...        Z ...                   the node kinds of ``symbp.primitives``
 param/data/dim     -        [symbol]       leaves
 const              -        [expr]         numbers, OneMatrix, Identity, 1/n
 =================  ===============================================
@@ -40,8 +38,9 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 from sympy.matrices.expressions.special import OneMatrix, ZeroMatrix
 
 from .errors import SymbpError
-from .functions import LogSoftmax, Softmax, SoftmaxCrossEntropy, elementwise
+from .functions import elementwise
 from .model import Model
+from .primitives import REGISTRY, node_kinds
 
 __all__ = ["Node", "Graph", "value", "U", "placeholder"]
 
@@ -222,15 +221,16 @@ class Graph:
         return transposed > plain
 
     def _aux(self, kind, args) -> tuple[int, ...]:
-        if kind in ("log_softmax", "sce"):
-            return (self.op("softmax", (args[0],)),)
-        return ()
+        record = REGISTRY.get(kind)
+        return tuple(self.op(a, (args[0],)) for a in record.aux) if record else ()
 
     def _shape(self, kind, args, attr) -> tuple:
         shapes = [self.nodes[a].shape for a in args]
         if kind == "matmul":
             return (shapes[0][0], shapes[1][1])
-        if kind in ("add", "hadamard", "softmax", "log_softmax", "map", "inverse"):
+        if kind in REGISTRY:
+            return REGISTRY[kind].shape(shapes, attr)
+        if kind in ("add", "hadamard", "map", "inverse"):
             return shapes[0]
         if kind == "hpow":
             return shapes[0]
@@ -274,9 +274,7 @@ _VALUES = {
     "element": lambda node, a: MatrixElement(a[0], *node.attr),
     "map": _map,
     "scalar": lambda node, a: node.attr.xreplace({placeholder(k): v for k, v in enumerate(a)}),
-    "softmax": lambda node, a: Softmax(a[0]),
-    "log_softmax": lambda node, a: LogSoftmax(a[0]),
-    "sce": lambda node, a: SoftmaxCrossEntropy(*a),
+    **{record.name: record.value for record in node_kinds()},
 }
 
 

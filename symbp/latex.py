@@ -167,9 +167,6 @@ class MathPrinter(LatexPrinter):
             return rf"\left[{x} {relation} 0\right]"
         return rf"H\left({x}\right)"
 
-    def _print_UnitMatrix(self, expr):
-        return rf"E_{{{self._print(expr.args[0])},{self._print(expr.args[1])}}}"
-
 
 def _rhs_lines(printer: MathPrinter, expr) -> list[str]:
     """The right-hand side, split at top-level sums when it is long."""

@@ -20,6 +20,8 @@ from collections.abc import Iterable
 import sympy as sp
 from sympy.printing.latex import greek_letters_set
 
+from .primitives import node_kinds
+
 __all__ = ["Namer", "identifier", "adjoint_name", "latex_name", "RESERVED"]
 
 RESERVED = frozenset(
@@ -33,8 +35,8 @@ RESERVED = frozenset(
 )
 
 _PREFIX = {
-    "map": "A", "softmax": "P", "log_softmax": "S", "hadamard": "H", "hpow": "H",
-    "trace": "t", "frobenius": "t", "element": "t",
+    "map": "A", "hadamard": "H", "hpow": "H", "trace": "t", "frobenius": "t", "element": "t",
+    **{record.name: record.prefix for record in node_kinds() if record.prefix},
 }
 
 

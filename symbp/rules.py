@@ -9,9 +9,10 @@ reach a node from all its users (fan-out).
 Scalar functions have no hand-written rule: their local derivative is
 SymPy's own (``diff`` of the node's template, i.e. ``fdiff``), which is the
 symbolic chain rule. Where a derivative can be written through the output
-(``sigmoid' = a(1-a)``, ``tanh' = 1-a^2``, ``exp' = a``, ``relu' = [a > 0]``)
-the rule reuses the forward value instead of recomputing it. Softmax
-cross-entropy has a fused rule, ``(softmax(Z) ⊙ (Y 𝟙) 𝟙ᵀ - Y) / n``.
+(``sigmoid' = a(1-a)``, ``tanh' = 1-a^2``, ``exp' = a``, a primitive's
+``output_derivative``) the rule reuses the forward value instead of recomputing
+it. The node kinds of ``symbp.primitives`` (softmax and its fused cross-entropy)
+bring their own rules, which join this table.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from sympy.matrices.expressions.matexpr import MatrixExpr
 from sympy.matrices.expressions.special import OneMatrix
 
 from .errors import SymbpError
-from .functions import LeakyReLU, LogSoftmax, ReLU, elementwise
+from .functions import elementwise
 from .graph import Node, U, placeholder
+from .matalg import inner, neg, times, transpose
 from .model import _short
+from .primitives import node_kinds
 
 __all__ = ["Ctx", "RULES", "vjp", "UnitMatrix", "transpose", "times", "local_derivative"]
 
@@ -70,43 +73,6 @@ def rule(kind: str):
     return register
 
 
-def transpose(m):
-    """``m^T``, pushed inside a product or sum only where that removes transposes."""
-    if isinstance(m, sp.Transpose):
-        return m.arg
-    if isinstance(m, (OneMatrix, sp.Identity)):
-        return m.T
-    if isinstance(m, sp.MatMul):
-        coeff, mats = m.as_coeff_matrices()
-        if all(isinstance(x, (sp.Transpose, OneMatrix)) for x in mats):
-            return times(coeff, _product([transpose(x) for x in reversed(mats)]))
-    if isinstance(m, sp.MatAdd) and all(isinstance(t, sp.Transpose) for t in m.args):
-        return sp.MatAdd(*(t.arg for t in m.args))
-    return sp.Transpose(m)
-
-
-def _product(mats):
-    return mats[0] if len(mats) == 1 else sp.MatMul(*mats)
-
-
-def times(s, m):
-    """Scalar ``s`` times matrix ``m``."""
-    return m if s == 1 else sp.MatMul(s, m)
-
-
-def _neg(m):
-    return sp.MatMul(sp.Integer(-1), m)
-
-
-def _inner(g, m):
-    """``sum(G ⊙ M)``, written ``tr(G^T M)``."""
-    return sp.Trace(sp.MatMul(transpose(g), m))
-
-
-def _rowsum_broadcast(m, cols):
-    return sp.MatMul(sp.MatMul(m, OneMatrix(cols, 1)), OneMatrix(1, cols))
-
-
 def _elementwise(body, x):
     return elementwise(sp.Lambda(U, body), x)
 
@@ -133,14 +99,14 @@ def _hpow(c: Ctx):
     a, p = c.a
     power = a if p - 1 == 1 else sp.HadamardPower(a, p - 1)
     d_a = sp.HadamardProduct(c.g, times(p, power))
-    d_p = _inner(c.g, sp.HadamardProduct(c.out, _elementwise(sp.log(U), a)))
+    d_p = inner(c.g, sp.HadamardProduct(c.out, _elementwise(sp.log(U), a)))
     return d_a, d_p
 
 
 @rule("scale")
 def _scale(c: Ctx):
     s, m = c.a
-    return _inner(c.g, m), times(s, c.g)
+    return inner(c.g, m), times(s, c.g)
 
 
 @rule("transpose")
@@ -156,7 +122,7 @@ def _trace(c: Ctx):
 @rule("inverse")
 def _inverse(c: Ctx):
     t = transpose(c.out)
-    return (_neg(sp.MatMul(t, c.g, t)),)
+    return (neg(sp.MatMul(t, c.g, t)),)
 
 
 @rule("frobenius")
@@ -202,7 +168,7 @@ def _map(c: Ctx):
     contributions = [sp.HadamardProduct(c.g, _elementwise(body, c.out if on else x))]
     for k in range(len(extras)):
         d = _checked_diff(c.node, template, placeholder(k)).xreplace(subs)
-        contributions.append(_inner(c.g, _elementwise(d, x)))
+        contributions.append(inner(c.g, _elementwise(d, x)))
     return tuple(contributions)
 
 
@@ -215,29 +181,6 @@ def _scalar(c: Ctx):
         d, on = local_derivative(c.node, template, placeholder(k), subs)
         out.append(c.g * (d.xreplace({U: c.out}) if on else d))
     return tuple(out)
-
-
-@rule("softmax")
-def _softmax(c: Ctx):
-    p, cols = c.out, c.out.shape[1]
-    dot = _rowsum_broadcast(sp.HadamardProduct(c.g, p), cols)
-    return (sp.HadamardProduct(p, sp.MatAdd(c.g, _neg(dot))),)
-
-
-@rule("log_softmax")
-def _log_softmax(c: Ctx):
-    (p,), cols = c.aux, c.out.shape[1]
-    return (sp.MatAdd(c.g, _neg(sp.HadamardProduct(p, _rowsum_broadcast(c.g, cols)))),)
-
-
-@rule("sce")
-def _sce(c: Ctx):
-    """``(P ⊙ (Y 𝟙) 𝟙ᵀ - Y) / n``: exact for any labels (one-hot rows, whose sums are one,
-    weighted rows, all-zero padding rows); the row sums cost one pass over ``Y``."""
-    (z, y), (p,) = c.a, c.aux
-    rows, cols = z.shape
-    fitted = sp.HadamardProduct(p, _rowsum_broadcast(y, cols))
-    return times(c.g / rows, sp.MatAdd(fitted, _neg(y))), times(-c.g / rows, LogSoftmax(z))
 
 
 def _power_of(factor, var):
@@ -288,11 +231,11 @@ def local_derivative(node: Node, template, var, subs):
     When ``through_output`` is true, ``U`` in ``d`` stands for the node's own
     forward value, so the derivative reuses it instead of its input.
     """
-    if isinstance(template, ReLU) and template.args[0] == var:
-        return sp.Heaviside(U, 0), True
-    if isinstance(template, LeakyReLU) and template.args[0] == var and template.args[1].is_positive:
-        alpha = template.args[1]
-        return alpha + (1 - alpha) * sp.Heaviside(U, 0), True
+    through_output = getattr(template, "output_derivative", None)
+    if through_output is not None and template.args[0] == var:
+        d = through_output(U)
+        if d is not None:
+            return d, True
     d = _checked_diff(node, template, var)
     rewritten = d.xreplace({template: _V})
     if rewritten.has(_V) and not rewritten.has(var):
@@ -301,6 +244,9 @@ def local_derivative(node: Node, template, var, subs):
 
 
 _V = sp.Symbol("_symbp_v", real=True)
+
+
+RULES.update({record.name: record.vjp for record in node_kinds()})
 
 
 def vjp(ctx: Ctx) -> tuple:
