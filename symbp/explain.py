@@ -22,9 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
+from .check import draw_inputs
 from .derive import _Sweep, derive
 from .errors import SymbpError
-from .ir import Derivation, Step, Term
+from .ir import Derivation, Step, Term, view
 from .model import Model, checked_values
 from .primitives import node_kinds
 from .simplify import tidy
@@ -126,7 +127,6 @@ def teaching_values(model: Model) -> dict:
     """The model's example values, else random ones (seed 0, every dimension 2, one decimal)."""
     if model.values:
         return dict(model.values)
-    from .check import draw_inputs
 
     params, data = draw_inputs(model, {d: 2 for d in model.dims}, np.random.default_rng(0),
                                samples=1)
@@ -326,6 +326,7 @@ def _layout(lhs: str, segments: list[str], number: str, notes: list[str], wrap: 
     return "\n".join([line, *(pad + "  " + note for note in notes)])
 
 
+@view("explain")
 def explain(model_or_derivation, lang: str = "en", values: Mapping | bool | None = None) -> str:
     """The chain-rule lesson of a ``Model`` or ``Derivation`` (``lang`` "en" or "zh").
 

@@ -92,6 +92,22 @@ class Graph:
     renumbered: dict[int, int] = field(default_factory=dict)  # old index -> index after prune
     _keys: dict = field(default_factory=dict, repr=False)
 
+    def __str__(self) -> str:
+        """One line per node, ``%3 = matmul(%1, %2)  (n, 8)``; leaves show their symbol,
+        the loss and outputs are marked."""
+        marks = {self.root: "  <- loss", **{i: f"  <- {k}" for k, i in self.outputs.items()}}
+        lines = []
+        for node in self.nodes:
+            if node.is_leaf:
+                body = f"{node.kind} {node.attr}"
+            else:
+                args = ", ".join(f"%{a}" for a in node.args)
+                aux = f"; aux {', '.join(f'%{a}' for a in node.aux)}" if node.aux else ""
+                body = f"{node.kind}({args}{aux})" + ("" if node.attr is None else f" [{node.attr}]")
+            shape = f"  ({', '.join(map(str, node.shape))})" if node.shape else ""
+            lines.append(f"%{node.index} = {body}{shape}{marks.get(node.index, '')}")
+        return "\n".join(lines)
+
     def users(self) -> list[int]:
         """How many times each node is used (as argument, aux, root or output)."""
         count = [0] * len(self.nodes)

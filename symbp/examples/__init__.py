@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from ..codegen import check_writable, generate, generate_tests, write_atomic
+from ..derive import derive
 from ..model import Model
 from .models import (
     apples,
@@ -24,7 +26,7 @@ from .models import (
     xor,
 )
 
-__all__ = ["EXAMPLES", "example", "regenerate"]
+__all__ = ["EXAMPLES", "regenerate"]
 
 EXAMPLES: dict[str, Callable[[], Model]] = {
     "shopping": shopping,
@@ -41,22 +43,11 @@ EXAMPLES: dict[str, Callable[[], Model]] = {
 }
 
 
-def example(name: str) -> Model:
-    """The built-in model called ``name``."""
-    from ..errors import SymbpError
-
-    if name not in EXAMPLES:
-        raise SymbpError(f"no built-in example {name!r}; choose one of {', '.join(EXAMPLES)}.")
-    return EXAMPLES[name]()
-
-
 def regenerate(directory="generated", check: bool = False) -> list[Path]:
     """Write ``<name>.py`` and ``test_<name>.py`` for every example into ``directory``.
 
     With ``check``, write nothing and return the files that are missing or stale.
     """
-    from ..codegen import check_writable, generate, generate_tests, write_atomic
-    from ..derive import derive
 
     directory = Path(directory)
     command = "symbp regenerate"
