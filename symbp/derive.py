@@ -21,16 +21,16 @@ from .graph import Graph, Node, value
 from .ir import Derivation, Role, Step, Term
 from .model import Model
 from .naming import Namer, adjoint_name
-from .rules import Ctx, times, transpose, vjp
+from .primitives import node_kinds
+from .rules import Ctx, times, vjp
 from .simplify import tidy
 from .tracing import trace
 
 __all__ = ["derive", "as_derivation"]
 
-_INLINE = frozenset({"transpose", "broadcast_rows", "broadcast_cols"})  # views, never steps
-_FOLDABLE = frozenset({"matmul", "scale", "colsum", "rowsum", "hadamard", "hpow", "add", "trace",
-                       "frobenius", "element", "scalar"})
-_ABSORBING = frozenset({"add", "scale", "hadamard", "scalar"})
+_INLINE = frozenset(r.name for r in node_kinds() if r.view)  # views, never steps
+_FOLDABLE = frozenset(r.name for r in node_kinds() if r.foldable)
+_ABSORBING = frozenset(r.name for r in node_kinds() if r.absorbing)
 
 
 def _arithmetic(node: Node) -> bool:
@@ -77,8 +77,6 @@ class _Sweep:
         for node in self.nodes:
             if node.is_leaf:
                 self.prov[node.index] = node.attr
-            elif node.kind == "transpose":
-                self.prov[node.index] = transpose(self.prov[node.args[0]])
             elif node.kind in _INLINE:
                 self.prov[node.index] = value(node, [self.prov[a] for a in node.args])
             else:

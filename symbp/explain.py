@@ -71,7 +71,7 @@ TEXT = {
     },
 }
 
-_ELEMENTWISE = frozenset({"map", "hadamard", "hpow"} | {r.name for r in node_kinds() if r.elementwise})
+_ELEMENTWISE = frozenset(r.name for r in node_kinds() if r.elementwise)
 _WIDTH = 90  # a longer sum over several paths is broken before each "="
 
 

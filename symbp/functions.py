@@ -25,9 +25,9 @@ from collections.abc import Sequence
 
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
-from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from .errors import SymbpError
+from .matalg import elementwise, hashed
 from .model import as_expr
 from .primitives.elementwise import LeakyReLU, LogSumExp, ReLU, Sigmoid, Softplus
 from .primitives.rowwise import LogSoftmax, Softmax, SoftmaxCrossEntropy
@@ -45,29 +45,6 @@ def is_matrix(expr) -> bool:
     return bool(getattr(expr, "is_Matrix", False))
 
 
-def _hashed(expr):
-    """``expr`` with its hash cached now, while its children's are: SymPy hashes
-    recursively, which overflows the stack on a deep network hashed all at once."""
-    hash(expr)
-    return expr
-
-
-class Elementwise(ElementwiseApplyFunction):
-    """SymPy's elementwise application, also on a 1 x 1 matrix, where SymPy's own
-    constructor calls the function on the matrix itself (``Heaviside`` of a matrix
-    raises, ``sigmoid`` of one is no matrix); rebuilding (``xreplace``) keeps the class."""
-
-    def __new__(cls, function, expr):
-        if tuple(expr.shape) != (1, 1):
-            return super().__new__(cls, function, expr)
-        return MatrixExpr.__new__(cls, function, expr)
-
-
-def elementwise(function: sp.Lambda, x) -> ElementwiseApplyFunction:
-    """``function`` applied to every entry of the matrix ``x``."""
-    return _hashed(Elementwise(function, x))
-
-
 def _elementwise(cls, x, *extra):
     """Apply a scalar Function class to a scalar, a matrix or a list."""
     if isinstance(x, Sequence) and not isinstance(x, str):
@@ -76,7 +53,7 @@ def _elementwise(cls, x, *extra):
     if is_matrix(x):
         d = sp.Dummy("d", real=True)
         return elementwise(sp.Lambda(d, cls(d, *extra)), x)
-    return _hashed(cls(x, *extra))
+    return hashed(cls(x, *extra))
 
 
 def sigmoid(x):
@@ -115,7 +92,7 @@ def _logit_list(z, what: str) -> list:
 def softmax(z):
     """Row-wise softmax of a matrix, or the softmax of a list of scalars."""
     if is_matrix(z):
-        return _hashed(Softmax(z))
+        return hashed(Softmax(z))
     zs = _logit_list(z, "softmax")
     lse = LogSumExp(*zs)
     return [sp.exp(v - lse) for v in zs]
@@ -124,7 +101,7 @@ def softmax(z):
 def log_softmax(z):
     """Row-wise log-softmax of a matrix, or of a list of scalar logits."""
     if is_matrix(z):
-        return _hashed(LogSoftmax(z))
+        return hashed(LogSoftmax(z))
     zs = _logit_list(z, "log_softmax")
     lse = LogSumExp(*zs)
     return [v - lse for v in zs]
@@ -171,7 +148,7 @@ def softmax_cross_entropy(z, y):
         if not (is_matrix(z) and is_matrix(y)):
             raise SymbpError("softmax_cross_entropy needs both logits and labels as matrices.")
         _check_same_shape("softmax_cross_entropy", z, y)
-        return _hashed(SoftmaxCrossEntropy(z, y))
+        return hashed(SoftmaxCrossEntropy(z, y))
     zs = _logit_list(z, "softmax_cross_entropy")
     ys = [as_expr("a label of softmax_cross_entropy", v) for v in y]
     if len(ys) != len(zs):
@@ -188,10 +165,10 @@ def mse(p, y):
         if not (is_matrix(p) and is_matrix(y)):
             raise SymbpError("mse needs both prediction and target as matrices.")
         _check_same_shape("mse", p, y)
-        err = _hashed(sp.MatAdd(p, _hashed(sp.MatMul(sp.Integer(-1), y))))
+        err = hashed(sp.MatAdd(p, hashed(sp.MatMul(sp.Integer(-1), y))))
         rows, cols = broadcast_shape(p)
-        square = _hashed(sp.MatMul(_hashed(sp.Transpose(err)), err))
-        return _hashed(sp.Trace(square)) / (rows * cols)
+        square = hashed(sp.MatMul(hashed(sp.Transpose(err)), err))
+        return hashed(sp.Trace(square)) / (rows * cols)
     if isinstance(p, Sequence) and not isinstance(p, str):
         pairs = list(zip(p, y, strict=True))
         return sp.Add(*[(a - b) ** 2 for a, b in pairs]) / len(pairs)
@@ -233,7 +210,7 @@ def dense(x, w, b=None):
             f"dense: {x} has shape {(rows, cols)} and {w} has shape {w.shape}; the columns of "
             f"{x} ({cols}) must equal the rows of {w} ({w.shape[0]})."
         )
-    xw = _hashed(sp.MatMul(x, w))
+    xw = hashed(sp.MatMul(x, w))
     if b is None:
         return xw
     if not is_matrix(b) or b.shape != (1, w.shape[1]):
@@ -243,4 +220,4 @@ def dense(x, w, b=None):
         )
     # The bias term first: SymPy takes a sum's shape from its first term, recursively,
     # so this keeps the shape of a deep network O(1) instead of a walk down every layer.
-    return _hashed(sp.MatAdd(sp.MatMul(sp.OneMatrix(rows, 1), b), xw))
+    return hashed(sp.MatAdd(sp.MatMul(sp.OneMatrix(rows, 1), b), xw))

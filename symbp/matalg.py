@@ -2,15 +2,42 @@
 
 Small constructors that build SymPy matrix expressions directly (no ``doit``):
 a transpose pushed inside only where that removes transposes, a scalar
-multiple, a negation, the Frobenius inner product and a row-sum broadcast.
+multiple, a negation, the Frobenius inner product, a row-sum broadcast, and an
+elementwise map that also works on a 1 x 1 matrix.
 """
 
 from __future__ import annotations
 
 import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.matexpr import MatrixExpr
 from sympy.matrices.expressions.special import OneMatrix
 
-__all__ = ["transpose", "times", "neg", "inner", "rowsum_broadcast", "product"]
+__all__ = ["transpose", "times", "neg", "inner", "rowsum_broadcast", "product", "Elementwise",
+           "elementwise", "hashed"]
+
+
+def hashed(expr):
+    """``expr`` with its hash cached now, while its children's are: SymPy hashes
+    recursively, which overflows the stack on a deep network hashed all at once."""
+    hash(expr)
+    return expr
+
+
+class Elementwise(ElementwiseApplyFunction):
+    """SymPy's elementwise application, also on a 1 x 1 matrix, where SymPy's own
+    constructor calls the function on the matrix itself (``Heaviside`` of a matrix
+    raises, ``sigmoid`` of one is no matrix); rebuilding (``xreplace``) keeps the class."""
+
+    def __new__(cls, function, expr):
+        if tuple(expr.shape) != (1, 1):
+            return super().__new__(cls, function, expr)
+        return MatrixExpr.__new__(cls, function, expr)
+
+
+def elementwise(function: sp.Lambda, x) -> ElementwiseApplyFunction:
+    """``function`` applied to every entry of the matrix ``x``."""
+    return hashed(Elementwise(function, x))
 
 
 def transpose(m):

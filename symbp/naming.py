@@ -34,10 +34,7 @@ RESERVED = frozenset(
     }
 )
 
-_PREFIX = {
-    "map": "A", "hadamard": "H", "hpow": "H", "trace": "t", "frobenius": "t", "element": "t",
-    **{record.name: record.prefix for record in node_kinds() if record.prefix},
-}
+_PREFIX = {record.name: record.prefix for record in node_kinds() if record.prefix}
 
 
 def _nfkc(text: str) -> str:

@@ -21,7 +21,7 @@ from .graph import Graph, U, placeholder
 from .model import Model, _short
 from .order import ordered_terms
 from .primitives import node_kinds, recognise
-from .rules import UnitMatrix
+from .primitives.algebra import UnitMatrix
 from .stable import stabilize
 
 __all__ = ["trace"]
@@ -193,7 +193,7 @@ class _Tracer:
         return (e.expr, *extras), lambda a, *xs: self.graph.op("map", (a, *xs), template, source=e)
 
     def _plan_primitive(self, e):
-        kind = next(r.name for r in node_kinds() if type(e) is r.cls)
+        kind = next(r.name for r in node_kinds() if r.traced and type(e) is r.cls)
         return e.args, lambda *ids: self.graph.op(kind, ids, source=e)
 
     def _plan_sum(self, e):
@@ -336,7 +336,7 @@ _DISPATCH = [
     (sp.Trace, "_plan_trace"),
     (MatrixElement, "_plan_element"),
     (ElementwiseApplyFunction, "_plan_map"),
-    *((record.cls, "_plan_primitive") for record in node_kinds()),
+    *((record.cls, "_plan_primitive") for record in node_kinds() if record.traced),
     (sp.Sum, "_plan_sum"),
 ]
 

@@ -12,19 +12,27 @@ x = sp.Symbol("x", real=True)
 Z = sp.MatrixSymbol("Z", 3, 2)
 
 
-def test_every_node_kind_record_has_value_shape_and_rule():
-    kinds = [r.name for r in node_kinds()]
-    assert kinds == ["softmax", "log_softmax", "sce"]
+def test_every_node_kind_of_the_graph_is_one_record_with_value_shape_and_rule():
+    kinds = {r.name for r in node_kinds()}
+    assert kinds == {"matmul", "add", "hadamard", "hpow", "scale", "transpose", "broadcast_rows",
+                     "broadcast_cols", "colsum", "rowsum", "trace", "inverse", "frobenius",
+                     "element", "map", "scalar", "softmax", "log_softmax", "sce"}
     for record in node_kinds():
         assert callable(record.value) and callable(record.shape) and callable(record.vjp)
+        assert record.pair is None or REGISTRY[record.pair].pair == record.name
 
 
-def test_the_rule_table_graph_and_namer_read_the_records():
-    from symbp import graph, naming, rules
+def test_the_rule_table_graph_sweep_and_namer_read_the_records():
+    from importlib import import_module
+    derive, graph, naming, rules = (import_module(f"symbp.{m}")
+                                    for m in ("derive", "graph", "naming", "rules"))
     for record in node_kinds():
         assert rules.RULES[record.name] is record.vjp
-        assert graph._VALUES[record.name] is record.value
-    assert naming._PREFIX["softmax"] == "P" and naming._PREFIX["log_softmax"] == "S"
+    assert graph._TRANSPOSABLE == {"matmul", "add", "hadamard", "hpow", "scale", "map"}
+    assert derive._INLINE == {"transpose", "broadcast_rows", "broadcast_cols"}
+    assert derive._ABSORBING == {"add", "scale", "hadamard", "scalar"}
+    assert naming._PREFIX == {"hadamard": "H", "hpow": "H", "trace": "t", "frobenius": "t",
+                              "element": "t", "map": "A", "softmax": "P", "log_softmax": "S"}
 
 
 def test_a_name_is_registered_once():
@@ -64,7 +72,9 @@ def test_the_numpy_form_on_the_class_works_in_plain_lambdify(make, reference):
     np.testing.assert_allclose(f(v), reference(v), rtol=1e-12)
 
 
-def test_every_registered_class_prints_in_latex_numpy_and_text():
-    for record in REGISTRY.values():
+def test_every_vocabulary_class_prints_in_latex_numpy_and_text():
+    vocabulary = [r for r in REGISTRY.values() if r.traced or not r.is_node]
+    assert len(vocabulary) == 8
+    for record in vocabulary:
         for method in ("_latex", "_numpycode", "_sympystr"):
             assert hasattr(record.cls, method), (record.name, method)

@@ -19,8 +19,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import sympy as sp
+
 __all__ = ["Primitive", "REGISTRY", "register", "node_kinds", "by_class", "recognise",
-           "code_paren", "np_name", "unicode_call"]
+           "code_paren", "np_name", "unicode_call", "U", "placeholder"]
+
+U = sp.Symbol("_symbp_u", real=True)
+"""The elementwise variable of a ``map`` node's body."""
+
+_PLACEHOLDERS: list[sp.Symbol] = []
+
+
+def placeholder(i: int) -> sp.Symbol:
+    """``S<i>``: the i-th argument of a scalar template or extra map argument."""
+    while len(_PLACEHOLDERS) <= i:
+        _PLACEHOLDERS.append(sp.Symbol(f"_symbp_s{len(_PLACEHOLDERS)}", real=True))
+    return _PLACEHOLDERS[i]
 
 
 @dataclass(frozen=True)
@@ -28,7 +42,7 @@ class Primitive:
     """One entry of the vocabulary; see the module docstring."""
 
     name: str  # the graph node kind, or the class name of a scalar activation
-    cls: type
+    cls: type  # the SymPy class it is (vocabulary) or whose expression its value builds
     value: Callable | None = None  # (node, argument values) -> SymPy expression
     shape: Callable | None = None  # (argument shapes, attr) -> shape
     vjp: Callable | None = None  # (Ctx) -> one contribution per argument
@@ -37,11 +51,17 @@ class Primitive:
     elementwise: bool = False  # whether it acts entry by entry (or row by row)
     init: str | None = None  # "he" when the weights feeding it want He-normal init
     recognise: Callable | None = None  # plain SymPy expression -> this primitive, or None
+    traced: bool = False  # the tracer makes an instance of ``cls`` this node, args in order
+    transposable: bool = False  # an equal node of the transposed arguments is its transpose
+    view: bool = False  # a transpose or broadcast: never a step of its own
+    foldable: bool = False  # used once, it may be written into an absorbing user
+    absorbing: bool = False  # it may absorb a foldable argument used only by it
+    pair: str | None = None  # the kind computing its transpose (of the argument's transpose)
 
     @property
     def is_node(self) -> bool:
         """Whether it is a node kind of the graph (else it lives inside map/scalar nodes)."""
-        return self.value is not None
+        return self.vjp is not None
 
 
 REGISTRY: dict[str, Primitive] = {}

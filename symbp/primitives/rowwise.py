@@ -157,9 +157,9 @@ def _same_shape(shapes, attr):
 
 
 register(Primitive("softmax", Softmax, value=lambda node, a: Softmax(a[0]), shape=_same_shape,
-                   vjp=_softmax_vjp, prefix="P", elementwise=True))
+                   vjp=_softmax_vjp, prefix="P", elementwise=True, traced=True))
 register(Primitive("log_softmax", LogSoftmax, value=lambda node, a: LogSoftmax(a[0]),
                    shape=_same_shape, vjp=_log_softmax_vjp, aux=("softmax",), prefix="S",
-                   elementwise=True))
+                   elementwise=True, traced=True))
 register(Primitive("sce", SoftmaxCrossEntropy, value=lambda node, a: SoftmaxCrossEntropy(*a),
-                   shape=lambda shapes, attr: (), vjp=_sce_vjp, aux=("softmax",)))
+                   shape=lambda shapes, attr: (), vjp=_sce_vjp, aux=("softmax",), traced=True))
