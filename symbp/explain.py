@@ -238,7 +238,7 @@ class _Explainer:
         self.loss = d.loss.name if hasattr(d.loss, "name") else "L"
         self.partials = {s.symbol: self.partial(s.of or s.name) for s in d.backward}
         self.values = step_values(d, values) if values is not None else None
-        self.kinds = {s.name: d.graph.nodes[s.node].kind for s in d.forward if s.node >= 0}
+        self.kinds = {s.name: s.kind for s in d.forward if s.node >= 0}
 
     def partial(self, name: str, of: str | None = None) -> str:
         return f"∂{of or self.loss}/∂{name}"

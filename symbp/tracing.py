@@ -193,8 +193,9 @@ class _Tracer:
         return (e.expr, *extras), lambda a, *xs: self.graph.op("map", (a, *xs), template, source=e)
 
     def _plan_primitive(self, e):
-        kind = next(r.name for r in node_kinds() if r.traced and type(e) is r.cls)
-        return e.args, lambda *ids: self.graph.op(kind, ids, source=e)
+        record = next(r for r in node_kinds() if r.traced and type(e) is r.cls)
+        args, attr = record.operands(e) if record.operands else (e.args, None)
+        return args, lambda *ids: self.graph.op(record.name, ids, attr, source=e)
 
     def _plan_sum(self, e):
         """``Sum(f(M[i, j], ...), (i, 0, n - 1))``: ``𝟙ᵀ f(M[:, j], ...)``, a sum over the rows."""

@@ -16,7 +16,8 @@ def test_every_node_kind_of_the_graph_is_one_record_with_value_shape_and_rule():
     kinds = {r.name for r in node_kinds()}
     assert kinds == {"matmul", "add", "hadamard", "hpow", "scale", "transpose", "broadcast_rows",
                      "broadcast_cols", "colsum", "rowsum", "trace", "inverse", "frobenius",
-                     "element", "map", "scalar", "softmax", "log_softmax", "sce"}
+                     "element", "map", "scalar", "softmax", "log_softmax", "sce", "det", "diag",
+                     "slice"}
     for record in node_kinds():
         assert callable(record.value) and callable(record.shape) and callable(record.vjp)
         assert record.pair is None or REGISTRY[record.pair].pair == record.name
@@ -32,7 +33,8 @@ def test_the_rule_table_graph_sweep_and_namer_read_the_records():
     assert derive._INLINE == {"transpose", "broadcast_rows", "broadcast_cols"}
     assert derive._ABSORBING == {"add", "scale", "hadamard", "scalar"}
     assert naming._PREFIX == {"hadamard": "H", "hpow": "H", "trace": "t", "frobenius": "t",
-                              "element": "t", "map": "A", "softmax": "P", "log_softmax": "S"}
+                              "element": "t", "map": "A", "softmax": "P", "log_softmax": "S",
+                              "det": "t", "diag": "D", "slice": "Z"}
 
 
 def test_a_name_is_registered_once():
@@ -73,8 +75,10 @@ def test_the_numpy_form_on_the_class_works_in_plain_lambdify(make, reference):
 
 
 def test_every_vocabulary_class_prints_in_latex_numpy_and_text():
-    vocabulary = [r for r in REGISTRY.values() if r.traced or not r.is_node]
-    assert len(vocabulary) == 8
-    for record in vocabulary:
+    from symbp.primitives.algebra import Det, Diag, Pad, Slice
+    classes = [r.cls for r in REGISTRY.values() if r.cls.__module__.startswith("symbp.")]
+    assert len(classes) == 8
+    for cls in [*classes, Det, Diag, Slice, Pad]:
         for method in ("_latex", "_numpycode", "_sympystr"):
-            assert hasattr(record.cls, method), (record.name, method)
+            assert method in vars(cls) or any(method in vars(b) for b in cls.__mro__[1:]
+                                               if b.__module__.startswith("symbp.")), (cls, method)

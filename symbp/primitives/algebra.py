@@ -1,5 +1,6 @@
 """Matrix algebra: products, sums, Hadamard products and powers, scalings, transposes,
-ones-vector broadcasts and sums, traces, inverses and entries, one record per node kind.
+ones-vector broadcasts and sums, traces, inverses, determinants, diagonal matrices,
+entries and slices, one record per node kind.
 
 Each record gives the forward value (a SymPy expression of the argument values),
 the shape, the vector-Jacobian product (``c.g`` is the upstream adjoint, ``c.a``
@@ -16,10 +17,11 @@ import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixElement, MatrixExpr
 from sympy.matrices.expressions.special import OneMatrix
 
+from ..errors import SymbpError
 from ..matalg import elementwise, inner, neg, times, transpose
-from .base import Primitive, U, register
+from .base import Primitive, U, code_paren, np_name, register, unicode_call
 
-__all__ = ["UnitMatrix"]
+__all__ = ["UnitMatrix", "Det", "Diag", "Slice", "Pad"]
 
 
 class UnitMatrix(MatrixExpr):
@@ -38,6 +40,115 @@ class UnitMatrix(MatrixExpr):
     def _latex(self, printer):
         i, j = (printer._print(a) for a in self.args[:2])
         return rf"E_{{{i}{j}}}"
+
+
+class Det(sp.Determinant):
+    """``det(A)`` of a square matrix: the value of a ``det`` node (SymPy's ``Determinant``,
+    which the tracer reads, printing as NumPy's ``np.linalg.det``)."""
+
+    def doit(self, **hints):
+        return sp.Determinant(self.arg).doit(**hints)
+
+    def _latex(self, printer, exp=None):
+        head = r"\det" if exp is None else rf"\det^{{{exp}}}"
+        return rf"{head}\left({printer._print(self.arg)}\right)"
+
+    def _sympystr(self, printer):
+        return unicode_call(printer, self, "det")
+
+    def _numpycode(self, printer, **kwargs):
+        return f"{np_name(printer, 'linalg.det')}({printer._print(self.arg)})"
+
+
+class Diag(sp.DiagMatrix):
+    """``diag(v)``: the square matrix with the column (or row) ``v`` on its diagonal, the
+    value of a ``diag`` node (SymPy's ``DiagMatrix``, printing as ``np.diagflat``)."""
+
+    def _latex(self, printer, exp=None):
+        return rf"\operatorname{{diag}}\left({printer._print(self.args[0])}\right)"
+
+    def _sympystr(self, printer):
+        return unicode_call(printer, self, "diag")
+
+    def _numpycode(self, printer, **kwargs):
+        return f"{np_name(printer, 'diagflat')}({printer._print(self.args[0])})"
+
+
+def _diag_vjp(c):
+    """The diagonal of the upstream adjoint, shaped as the argument: ``(G ⊙ I) 𝟙`` for a
+    column, ``𝟙ᵀ (G ⊙ I)`` for a row."""
+    k = c.out.shape[0]
+    diagonal = sp.HadamardProduct(c.g, sp.Identity(k))
+    if c.a[0].shape[1] == 1:
+        return (sp.MatMul(diagonal, OneMatrix(k, 1)),)
+    return (sp.MatMul(OneMatrix(1, k), diagonal),)
+
+
+def _diag_shape(shapes, attr):
+    rows, cols = shapes[0]
+    k = rows if cols == 1 else cols
+    return (k, k)
+
+
+class Slice(sp.MatrixSlice):
+    """``Z[r0:r1, c0:c1]``: the value of a ``slice`` node (SymPy's ``MatrixSlice``, step 1),
+    printing as a NumPy slice; a bound that is the whole axis prints empty (``Z[:, :2]``)."""
+
+    def _numpycode(self, printer, **kwargs):
+        parent, rows, cols = self.args
+        parts = [_bounds(printer, s, full) for s, full in zip((rows, cols), parent.shape, strict=True)]
+        return f"{code_paren(printer, parent)}[{parts[0]}, {parts[1]}]"
+
+    def _sympystr(self, printer):
+        return printer._print_MatrixSlice(self)
+
+    def _latex(self, printer):
+        return printer._print_MatrixSlice(self)
+
+
+def _bounds(printer, s, full) -> str:
+    start, stop = s[0], s[1]
+    return ("" if start == 0 else printer._print(start)) + ":" + (
+        "" if stop == full else printer._print(stop))
+
+
+class Pad(MatrixExpr):
+    """``G`` placed at rows ``r0..`` and columns ``c0..`` of a ``rows x cols`` zero matrix
+    (the adjoint of a slice)."""
+
+    def __new__(cls, g, rows, cols, r0, c0):
+        return super().__new__(cls, g, *map(sp.sympify, (rows, cols, r0, c0)))
+
+    @property
+    def shape(self):
+        return self.args[1], self.args[2]
+
+    def _sympystr(self, printer):
+        g, rows, cols, r0, c0 = (printer._print(a) for a in self.args)
+        return f"pad({g} at [{r0}, {c0}] of {rows}×{cols})"
+
+    def _latex(self, printer):
+        g, rows, cols, r0, c0 = (printer._print(a) for a in self.args)
+        return rf"\operatorname{{pad}}_{{{rows} \times {cols}}}^{{({r0}, {c0})}}\left({g}\right)"
+
+    def _numpycode(self, printer, **kwargs):
+        g, rows, cols, r0, c0 = self.args
+        after = [printer._print(rows - r0 - g.shape[0]), printer._print(cols - c0 - g.shape[1])]
+        return (f"{np_name(printer, 'pad')}({printer._print(g)}, (({printer._print(r0)}, "
+                f"{after[0]}), ({printer._print(c0)}, {after[1]})))")
+
+
+def _slice_operands(e):
+    parent, rows, cols = e.args
+    if rows[2] != 1 or cols[2] != 1:
+        raise SymbpError(f"the slice {e} has a step other than 1; symbp slices contiguous rows "
+                         "and columns only.")
+    return (parent,), (tuple(rows), tuple(cols))
+
+
+def _slice_vjp(c):
+    (rows, cols), (rows_total, cols_total) = c.node.attr, c.a[0].shape
+    return (Pad(c.g, rows_total, cols_total, rows[0], cols[0]),)
 
 
 def _first(shapes, attr):
@@ -121,3 +232,14 @@ register(Primitive(
 register(Primitive(
     "element", MatrixElement, value=lambda node, a: MatrixElement(a[0], *node.attr), shape=_scalar,
     vjp=_element_vjp, prefix="t", foldable=True))
+register(Primitive(
+    "det", sp.Determinant, value=lambda node, a: Det(a[0]), shape=_scalar,
+    vjp=lambda c: (times(c.g * c.out, transpose(sp.Inverse(c.a[0]))),), prefix="t",
+    traced=True))  # d det(A) / dA = det(A) A^-T (Jacobi's formula)
+register(Primitive(
+    "diag", sp.DiagMatrix, value=lambda node, a: Diag(a[0]), shape=_diag_shape, vjp=_diag_vjp,
+    prefix="D", traced=True))
+register(Primitive(
+    "slice", sp.MatrixSlice, value=lambda node, a: Slice(a[0], *node.attr),
+    shape=lambda shapes, attr: tuple(s[1] - s[0] for s in attr), vjp=_slice_vjp, prefix="Z",
+    traced=True, operands=_slice_operands))

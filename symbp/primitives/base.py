@@ -52,6 +52,7 @@ class Primitive:
     init: str | None = None  # "he" when the weights feeding it want He-normal init
     recognise: Callable | None = None  # plain SymPy expression -> this primitive, or None
     traced: bool = False  # the tracer makes an instance of ``cls`` this node, args in order
+    operands: Callable | None = None  # traced expression -> (argument expressions, attr)
     transposable: bool = False  # an equal node of the transposed arguments is its transpose
     view: bool = False  # a transpose or broadcast: never a step of its own
     foldable: bool = False  # used once, it may be written into an absorbing user
