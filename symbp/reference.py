@@ -124,6 +124,8 @@ class _Printer:
     def children(e) -> list:
         if isinstance(e, (MatrixElement, sp.MatrixSlice)):
             return [e.parent]
+        if isinstance(e, sp.BlockMatrix):  # the blocks, row by row
+            return list(e.blocks)
         if isinstance(e, (ElementwiseApplyFunction, sp.Inverse)):
             return [e.args[1] if isinstance(e, ElementwiseApplyFunction) else e.arg]
         if isinstance(e, sp.Piecewise):  # e1, c1, e2, c2, ...
@@ -154,6 +156,10 @@ class _Printer:
             return f"{a[0]}.T"
         if isinstance(e, MatrixElement):
             return f"{a[0]}[{self.index(e.i, bound)}, {self.index(e.j, bound)}]"
+        if isinstance(e, sp.BlockMatrix):
+            cols = e.blocks.shape[1]
+            rows = [a[k:k + cols] for k in range(0, len(a), cols)]
+            return "F.block([" + ", ".join("[" + ", ".join(r) + "]" for r in rows) + "])"
         if isinstance(e, sp.MatrixSlice):
             rows, cols = (":".join(self.index(k, bound) for k in s) for s in e.args[1:])
             return f"{a[0]}[{rows}, {cols}]"

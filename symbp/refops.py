@@ -39,6 +39,9 @@ class NumpyOps:
     def det(self, x):
         return self.xp.linalg.det(x)
 
+    def block(self, rows):  # a matrix of blocks, given as a list of rows of blocks
+        return self.xp.concatenate([self.xp.concatenate(r, axis=1) for r in rows], axis=0)
+
     def diag(self, v):  # the square matrix with the entries of a column or row on its diagonal
         return self.xp.diag(self.xp.reshape(v, (-1,)))
 

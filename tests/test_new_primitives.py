@@ -42,8 +42,26 @@ def _split_gates():
     return sb.Model(sb.mse(H[1:, :], Y), params=[U], name="split_gates")
 
 
+def _concatenated_weights():
+    """Two gates from one product with concatenated weights X [A B], split again."""
+    n = sp.Symbol("n", integer=True, positive=True)
+    X, Y = sp.MatrixSymbol("X", n, 3), sp.MatrixSymbol("Y", n, 2)
+    A, B = sp.MatrixSymbol("A", 3, 2), sp.MatrixSymbol("B", 3, 2)
+    Z = X * sp.BlockMatrix([[A, B]])
+    H = sp.HadamardProduct(sb.sigmoid(Z[:, :2]), Z[:, 2:].applyfunc(sp.tanh))
+    return sb.Model(sb.mse(H, Y), params=[A, B], name="concatenated")
+
+
+def _two_by_two_blocks():
+    P, Q = sp.MatrixSymbol("P", 2, 3), sp.MatrixSymbol("Q", 2, 1)
+    R, T = sp.MatrixSymbol("R", 1, 3), sp.MatrixSymbol("T", 1, 1)
+    M = sp.BlockMatrix([[P, Q], [R, T]])  # 3 x 4
+    V = sp.MatrixSymbol("V", 4, 3)
+    return sb.Model(sp.Trace((M * V).applyfunc(sp.tanh)), params=[P, Q, R, T], name="blocks")
+
+
 @pytest.mark.parametrize("make", [_gaussian_nll, _plain_det, _diag_scaled_regression,
-                                  _split_gates])
+                                  _split_gates, _concatenated_weights, _two_by_two_blocks])
 @pytest.mark.parametrize("reference", ["autograd", "torch", "fd"])
 def test_gradients_of_the_new_primitives_match_independent_references(make, reference):
     sb.check(make(), reference=reference)  # raises on a mismatch
@@ -108,3 +126,11 @@ def test_a_slice_with_a_step_is_refused_naming_it():
     V = sp.MatrixSymbol("V", 4, 4)
     with pytest.raises(sb.SymbpError, match=r"V\[::2, :\] has a step other than 1"):
         sb.derive(sb.Model(sp.Trace(V[::2, :].T * V[::2, :]), params=[V]))
+
+
+def test_block_matrices_print_as_np_block_and_their_adjoints_as_slices():
+    d = sb.derive(_concatenated_weights())
+    src = sb.generate(d)
+    assert "np.block([[A, B]])" in src
+    assert "A_bar = Z1_bar[:, :2]" in src and "B_bar = Z1_bar[:, 2:]" in src
+    assert "Z1 = [A B]" in str(d)

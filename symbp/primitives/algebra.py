@@ -1,6 +1,6 @@
 """Matrix algebra: products, sums, Hadamard products and powers, scalings, transposes,
 ones-vector broadcasts and sums, traces, inverses, determinants, diagonal matrices,
-entries and slices, one record per node kind.
+entries, slices and block matrices, one record per node kind.
 
 Each record gives the forward value (a SymPy expression of the argument values),
 the shape, the vector-Jacobian product (``c.g`` is the upstream adjoint, ``c.a``
@@ -21,7 +21,7 @@ from ..errors import SymbpError
 from ..matalg import elementwise, inner, neg, times, transpose
 from .base import Primitive, U, code_paren, np_name, register, unicode_call
 
-__all__ = ["UnitMatrix", "Det", "Diag", "Slice", "Pad"]
+__all__ = ["UnitMatrix", "Det", "Diag", "Slice", "Pad", "Block"]
 
 
 class UnitMatrix(MatrixExpr):
@@ -151,6 +151,52 @@ def _slice_vjp(c):
     return (Pad(c.g, rows_total, cols_total, rows[0], cols[0]),)
 
 
+class Block(sp.BlockMatrix):
+    """``[[A, B], [C, D]]``: the value of a ``block`` node (SymPy's ``BlockMatrix``, e.g. the
+    concatenated weights of several gates), printing as ``np.block``."""
+
+    def _sympystr(self, printer):
+        rows = self.blocks.tolist()
+        return "[" + "; ".join(" ".join(printer._print(b) for b in row) for row in rows) + "]"
+
+    def _latex(self, printer):
+        return printer._print(self.blocks)
+
+    def _numpycode(self, printer, **kwargs):
+        rows = ", ".join("[" + ", ".join(printer._print(b) for b in row) + "]"
+                         for row in self.blocks.tolist())
+        return f"{np_name(printer, 'block')}([{rows}])"
+
+
+def _block_operands(e):
+    rows, cols = e.blocks.shape
+    return tuple(e.blocks[i, j] for i in range(rows) for j in range(cols)), (rows, cols)
+
+
+def _block_value(node, a):
+    rows, cols = node.attr
+    return Block([[a[i * cols + j] for j in range(cols)] for i in range(rows)])
+
+
+def _block_shape(shapes, attr):
+    rows, cols = attr
+    return (sum(shapes[i * cols][0] for i in range(rows)), sum(shapes[j][1] for j in range(cols)))
+
+
+def _block_vjp(c):
+    """Each block's adjoint is the matching slice of the upstream adjoint."""
+    rows, cols = c.node.attr
+    heights = [c.a[i * cols].shape[0] for i in range(rows)]
+    widths = [c.a[j].shape[1] for j in range(cols)]
+    out = []
+    for i in range(rows):
+        r0 = sum(heights[:i])
+        for j in range(cols):
+            c0 = sum(widths[:j])
+            out.append(Slice(c.g, (r0, r0 + heights[i], 1), (c0, c0 + widths[j], 1)))
+    return tuple(out)
+
+
 def _first(shapes, attr):
     return shapes[0]
 
@@ -243,3 +289,6 @@ register(Primitive(
     "slice", sp.MatrixSlice, value=lambda node, a: Slice(a[0], *node.attr),
     shape=lambda shapes, attr: tuple(s[1] - s[0] for s in attr), vjp=_slice_vjp, prefix="Z",
     traced=True, operands=_slice_operands))
+register(Primitive(
+    "block", sp.BlockMatrix, value=_block_value, shape=_block_shape, vjp=_block_vjp,
+    traced=True, operands=_block_operands))
