@@ -35,12 +35,13 @@ from .functions import (
 )
 from .ir import Derivation, Step
 from .latex import latex_document
+from .lesson import lesson_html
 from .model import Model
 from .version import __version__
 
 __all__ = [
     "Model", "Derivation", "Step", "SymbpError", "derive", "generate", "emit", "compile",
-    "check", "Report", "explain", "latex_document", "graph_dot", "render_graph",
+    "check", "Report", "explain", "latex_document", "lesson_html", "graph_dot", "render_graph",
     "dense", "sigmoid", "relu", "leaky_relu", "softplus", "tanh", "softmax", "log_softmax",
     "softmax_cross_entropy", "mse", "__version__",
 ]

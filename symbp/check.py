@@ -30,7 +30,7 @@ from .reference import reference_function
 from .refops import OPS, finite_differences, relative_error
 
 __all__ = ["check", "Report", "draw_inputs", "concrete_dims", "domains", "size_symbols",
-           "REFERENCES"]
+           "missing_package", "REFERENCES"]
 
 REFERENCES = ("fd", "autograd", "torch", "jax")
 DEFAULT_RTOL = {"fd": 1e-5, "autograd": 1e-6, "torch": 1e-6, "jax": 1e-6}
@@ -206,14 +206,28 @@ def _require_finite(model: Model, value: float) -> None:
                      "pass params= and data= where it is defined.")
 
 
+_PACKAGE = {"autograd": "autograd", "torch": "torch", "jax": "jax"}
+
+
+def missing_package(reference: str) -> str | None:
+    """The package (its pip name) that ``reference`` needs and lacks; ``None`` when it runs."""
+    if reference not in _PACKAGE:
+        return None
+    try:
+        OPS[reference]()
+    except ImportError:
+        return _PACKAGE[reference]
+    return None
+
+
 def _ops(reference: str):
     name = "numpy" if reference == "fd" else reference
     try:
         return OPS[name]()
     except ImportError as exc:
-        extra = "test" if name == "autograd" else name
-        raise SymbpError(f"the reference {reference!r} needs the package {exc.name!r}; "
-                         f"install it with pip install 'symbp[{extra}]'.") from exc
+        package = _PACKAGE.get(name, str(exc.name).split(".")[0])
+        raise SymbpError(f"the reference {reference!r} needs the package {package}, which is not "
+                         f"installed; install it with pip install {package}.") from exc
 
 
 def _reference_values(model: Model, reference: str, sizes: dict, data: dict, plist: list):

@@ -10,17 +10,25 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .check import REFERENCES, check
+from .check import DEFAULT_RTOL, REFERENCES, check, missing_package
 from .codegen import compile_module, emit
 from .compare import compare
 from .derive import derive
 from .dot import graph_dot, render_graph
 from .errors import SymbpError
 from .examples import EXAMPLES, regenerate
-from .examples.data import dataset
-from .examples.demo import accuracy, train_digits
+from .examples.data import TRAINING
+from .examples.demo import (
+    accuracy,
+    check_examples,
+    demo_reference,
+    print_history,
+    train_digits,
+    training_data,
+)
 from .files import check_regular, check_writable, read_regular, sign, write_atomic
 from .latex import compile_pdf, latex_document
+from .lesson import write_lesson
 from .loading import load_model, teaching_values
 from .version import __version__
 
@@ -48,31 +56,23 @@ def cmd_demo(args) -> int:
         train_digits(plot=args.plot)
     except SymbpError as exc:
         print(f"(skipped: {exc})")
-    print("\nEvery built-in example against HIPS autograd (float64, random inputs):")
-    rows, failed = [], []
-    for name, build in EXAMPLES.items():
-        model = build()
-        d = derive(model)
-        try:
-            report = check(model, "autograd", module=compile_module(d))
-            error = f"{report.max_error:.1e}"
-        except AssertionError as exc:
-            failed.append(name)
-            error = f"FAILED: {str(exc).splitlines()[0]}"
-        rows.append([name, len(model.params), len(d.forward), len(d.backward), error])
+    reference, title = demo_reference()
+    print(f"\nEvery built-in example against {title} (float64, random inputs):")
+    rows, failed = check_examples(reference)
     print(_table(rows, ["model", "params", "forward steps", "backward steps",
-                        "max rel. error vs autograd"]))
+                        f"max rel. error vs {reference}"]))
     if failed:
-        print(f"\n{len(failed)} model(s) disagree with autograd: {', '.join(failed)}")
+        print(f"\n{len(failed)} model(s) disagree with {reference}: {', '.join(failed)}")
         return 1
-    print(f"All {len(rows)} models agree with autograd to rtol 1e-6.")
+    rtol = str(DEFAULT_RTOL[reference]).replace("e-0", "e-")
+    print(f"All {len(rows)} models agree with {reference} to rtol {rtol}.")
     return 0
 
 
 def _check_training(args) -> None:
     """Refuse training options that cannot train, before any work."""
     for option, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
-        if value < 1:
+        if value is not None and value < 1:
             raise SymbpError(f"{option} must be a positive integer, not {value}.")
     if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
         raise SymbpError(f"--lr must be a positive finite number, not {args.lr}.")
@@ -84,23 +84,23 @@ def cmd_train(args) -> int:
     _check_training(args)
     model = load_model(args.model)
     module = compile_module(derive(model))
-    data = dataset(args.model) if args.model in EXAMPLES else None
-    if data is None:
-        print(f"training {model.name} on random data of its shapes (random_data)")
-        train, val = module.random_data(rng=args.seed), None
-    else:
-        train, val = data
+    train, val, real = training_data(args.model, module, model.name, args.seed)
+    settings = {"epochs": 20, "batch_size": 32, "lr": None,
+                **(TRAINING.get(args.model, {}) if real else {})}
+    settings.update({k: v for k in settings if (v := getattr(args, k)) is not None})
     params = module.init_params(rng=args.seed, **{dim: 64 for dim in module.DIMS})
-    history = module.fit(params, train, epochs=args.epochs, batch_size=args.batch_size,
-                         lr=args.lr, optimizer=args.optimizer, seed=args.seed, val_data=val)
+    history = module.fit(params, train, optimizer=args.optimizer, seed=args.seed, val_data=val,
+                         verbose=settings["epochs"] <= 30, **settings)
     bad = next((k for k, value in enumerate(history) if not math.isfinite(value)), None)
     if bad is not None:
         raise SymbpError(f"training diverged: the loss became {history[bad]} at epoch {bad + 1}; "
                          "lower --lr.")
+    if settings["epochs"] > 30:
+        print_history(history)
     print(f"loss {history[0]:.4f} -> {history[-1]:.4f}")
-    share = accuracy(module, params, val if val is not None else train)
+    share = accuracy(module, params, val if val is not None else train) if real else None
     if share is not None:
-        print(f"accuracy {share:.1%}" + (" (held out)" if val is not None else ""))
+        print(f"accuracy {share:.1%}" + (" (held out)" if val is not train else ""))
     return 0
 
 
@@ -171,6 +171,13 @@ def cmd_graph(args) -> int:
     return 0
 
 
+def cmd_lesson(args) -> int:
+    model = load_model(args.model)
+    values = teaching_values(model, args.values) if args.values else None
+    print(f"wrote {write_lesson(derive(model), args.output, args.lang, values, args.force)}")
+    return 0
+
+
 def cmd_compare(args) -> int:
     print(compare(load_model(args.model), budget=args.budget))
     return 0
@@ -187,16 +194,36 @@ def cmd_derive(args) -> int:
     return 0
 
 
+def _usable(references: list) -> list:
+    """The requested references whose package is installed, a note for each other; central
+    finite differences when none is."""
+    usable = []
+    for reference in dict.fromkeys(references):
+        package = missing_package(reference)
+        if package is None:
+            usable.append(reference)
+        else:
+            print(f"skipping the {reference} reference: the package {package} is not installed "
+                  f"(pip install {package}).")
+    if not usable:
+        print("checking against central finite differences (fd) instead.")
+    return usable or ["fd"]
+
+
 def cmd_check(args) -> int:
     model = load_model(args.model)
     module = compile_module(derive(model))
     status = 0
-    for reference in args.reference:
+    for reference in _usable(args.reference):
         try:
-            print(check(model, reference, seed=args.seed, module=module))
+            report = check(model, reference, seed=args.seed, module=module)
         except AssertionError as exc:
             print(exc)
             status = 1
+            continue
+        print(report)
+        print(f"OK: the loss and every gradient of {model.name} agree with {reference} "
+              f"(largest rel. error {report.max_error:.1e}, rtol {report.rtol:g}).")
     return status
 
 
@@ -208,7 +235,7 @@ def cmd_emit(args) -> int:
     return 0
 
 
-_MODEL_HELP = "a built-in example name (see `symbp list`) or path/to/file.py:attr"
+_MODEL_HELP = "a built-in example name (see: symbp list) or path/to/file.py:attr"
 
 
 def _command(sub, name: str, run, help: str, model: bool = True):
@@ -231,43 +258,58 @@ def _code_commands(sub) -> None:
     _command(sub, "list", cmd_list, "list the built-in examples", model=False)
     _command(sub, "derive", cmd_derive, "print a model's forward and backward steps")
     s = _command(sub, "check", cmd_check, "compare the generated gradients with references")
-    s.add_argument("--reference", nargs="+", default=["autograd"], choices=REFERENCES)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--reference", nargs="+", default=["autograd"], choices=REFERENCES,
+                   help="the independent references: central finite differences (fd) or an "
+                        "autodiff (default: autograd; a missing package is skipped with a note)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     s = _command(sub, "emit", cmd_emit, "write the standalone NumPy module of a model")
     _output(s, "the .py file to write")
     s.add_argument("--tests", action="store_true", help="also write test_<name>.py for pytest")
     s = _command(sub, "train", cmd_train, "train a model with its generated fit")
-    s.add_argument("--epochs", type=int, default=20)
-    s.add_argument("--batch-size", type=int, default=32)
-    s.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default="adam")
-    s.add_argument("--lr", type=float, default=None, help="learning rate (default per optimizer)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--epochs", type=int, default=None,
+                   help="passes over the data (default: the example's, else 20)")
+    s.add_argument("--batch-size", type=int, default=None,
+                   help="rows per step (default: the example's, else 32)")
+    s.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default="adam",
+                   help="the update rule (default adam)")
+    s.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default: the example's, else the optimizer's)")
+    s.add_argument("--seed", type=int, default=0,
+                   help="seed of the initial weights, the shuffling and random data (default 0)")
     s = _command(sub, "regenerate", cmd_regenerate, "rewrite generated/ for every built-in example",
                  model=False)
-    s.add_argument("--directory", default="generated")
+    s.add_argument("--directory", default="generated",
+                   help="where the modules and their tests go (default generated)")
     s.add_argument("--check", action="store_true", help="only list stale files (exit 1 if any)")
 
 
 def _teaching_commands(sub) -> None:
     s = _command(sub, "explain", cmd_explain, "the chain rule step by step")
-    s.add_argument("--lang", choices=["en", "zh"], default="en")
+    s.add_argument("--lang", choices=["en", "zh"], default="en",
+                   help="the language of the explanation: English (en) or Chinese (zh)")
     s.add_argument("--values", action="store_true",
                    help="show the number of every step (the model's example values, else random)")
     s = _command(sub, "latex", cmd_latex, "a LaTeX document of the derivation")
     _output(s, "the .tex file to write")
     s.add_argument("--pdf", action="store_true", help="also compile it with pdflatex")
-    s.add_argument("--title", default=None)
+    s.add_argument("--title", default=None, help="the document's title (default: the model's)")
     s = _command(sub, "graph", cmd_graph, "a picture of the computational graph (Graphviz)")
     _output(s, "graph.svg, .png, .pdf or .dot")
     s.add_argument("--values", action="store_true",
                    help="forward values and gradients on the edges")
     s = _command(sub, "compare", cmd_compare, "operation counts: symbp vs per-parameter sympy.diff")
     s.add_argument("--budget", type=float, default=30.0, help="seconds for sympy.diff")
+    s = _command(sub, "lesson", cmd_lesson, "one HTML page stepping through forward and backward")
+    _output(s, "the .html file to write")
+    s.add_argument("--lang", choices=["en", "zh"], default="en",
+                   help="the language of the page: English (en) or Chinese (zh)")
+    s.add_argument("--values", action="store_true",
+                   help="numbers on every step (the model's example values, else random)")
 
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser of the ``symbp`` command."""
-    p = argparse.ArgumentParser(prog="symbp", description=__doc__)
+    p = argparse.ArgumentParser(prog="symbp", description=__doc__.replace("``", ""))
     p.add_argument("--version", action="version", version=f"symbp {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     _code_commands(sub)

@@ -8,6 +8,7 @@ checks, the chain-rule comments.
 
 from __future__ import annotations
 
+import functools
 import linecache
 import types
 from pathlib import Path
@@ -36,6 +37,7 @@ def template_dir() -> Path:
     raise SymbpError(f"symbp's templates are missing next to {here}; reinstall symbp.")
 
 
+@functools.cache
 def template_environment() -> jinja2.Environment:
     """The Jinja2 environment over ``templates/`` (package data once installed)."""
     root = template_dir()

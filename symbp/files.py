@@ -47,7 +47,8 @@ LIMIT = 64 * 2**20
 _PY_HASH = re.compile(r"^# content-hash: sha256:([0-9a-f]{64})$", re.M)
 _TRAILER = re.compile(rb"^(?:%|//|<!--) " + re.escape(SIGNATURE.encode())
                       + rb"([0-9a-f]{64})(?: -->)?$")
-_COMMENTS = {".tex": ("%", ""), ".pdf": ("%", ""), ".dot": ("//", ""), ".svg": ("<!--", " -->")}
+_COMMENTS = {".tex": ("%", ""), ".pdf": ("%", ""), ".dot": ("//", ""), ".svg": ("<!--", " -->"),
+             ".html": ("<!--", " -->")}
 _PNG_KEY = b"Software\x00" + SIGNATURE.encode()
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),

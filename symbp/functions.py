@@ -45,11 +45,22 @@ def is_matrix(expr) -> bool:
     return bool(getattr(expr, "is_Matrix", False))
 
 
+def _refuse_function_of_matrix(what: str, *values) -> None:
+    """``sp.tanh(M)`` is no matrix to SymPy: say how to apply it elementwise instead."""
+    for x in values:
+        if isinstance(x, sp.Function) and len(x.args) == 1 and is_matrix(x.args[0]):
+            f, m = x.func.__name__, x.args[0]
+            ours = f" or sb.{f}({m})" if f == "tanh" else ""
+            raise SymbpError(f"{what}: {x} applies the SymPy function {f} to the matrix {m} as a "
+                             f"whole; apply it elementwise with {m}.applyfunc(sp.{f}){ours}.")
+
+
 def _elementwise(cls, x, *extra):
     """Apply a scalar Function class to a scalar, a matrix or a list."""
     if isinstance(x, Sequence) and not isinstance(x, str):
         return [_elementwise(cls, v, *extra) for v in x]
     x = as_expr(f"the argument of {cls.__name__}", x)
+    _refuse_function_of_matrix(cls.__name__.lower(), x)
     if is_matrix(x):
         d = sp.Dummy("d", real=True)
         return elementwise(sp.Lambda(d, cls(d, *extra)), x)
@@ -91,6 +102,7 @@ def _logit_list(z, what: str) -> list:
 
 def softmax(z):
     """Row-wise softmax of a matrix, or the softmax of a list of scalars."""
+    _refuse_function_of_matrix("softmax", z)
     if is_matrix(z):
         return hashed(Softmax(z))
     zs = _logit_list(z, "softmax")
@@ -100,6 +112,7 @@ def softmax(z):
 
 def log_softmax(z):
     """Row-wise log-softmax of a matrix, or of a list of scalar logits."""
+    _refuse_function_of_matrix("log_softmax", z)
     if is_matrix(z):
         return hashed(LogSoftmax(z))
     zs = _logit_list(z, "log_softmax")
@@ -125,8 +138,8 @@ def broadcast_shape(m) -> tuple:
         return broadcast_shape(mats[0])[0], broadcast_shape(mats[-1])[1]
     if isinstance(m, sp.Transpose):
         return broadcast_shape(m.arg)[::-1]
-    if isinstance(m, sp.HadamardPower):
-        return broadcast_shape(m.base)
+    if isinstance(m, (sp.HadamardPower, sp.MatPow)):  # also Inverse
+        return broadcast_shape(m.args[0])
     if isinstance(m, ElementwiseApplyFunction):
         return broadcast_shape(m.expr)
     if isinstance(m, (Softmax, LogSoftmax)):
@@ -144,6 +157,7 @@ def _check_same_shape(what: str, a, b) -> None:
 
 def softmax_cross_entropy(z, y):
     """Cross-entropy of ``softmax(z)`` against labels ``y``, mean over rows."""
+    _refuse_function_of_matrix("softmax_cross_entropy", z, y)
     if is_matrix(z) or is_matrix(y):
         if not (is_matrix(z) and is_matrix(y)):
             raise SymbpError("softmax_cross_entropy needs both logits and labels as matrices.")
@@ -161,6 +175,7 @@ def softmax_cross_entropy(z, y):
 
 def mse(p, y):
     """Mean squared error over all entries (matrix) or of one scalar pair."""
+    _refuse_function_of_matrix("mse", p, y)
     if is_matrix(p) or is_matrix(y):
         if not (is_matrix(p) and is_matrix(y)):
             raise SymbpError("mse needs both prediction and target as matrices.")
@@ -202,6 +217,7 @@ def dense(x, w, b=None):
     """
     if isinstance(x, Sequence) and not isinstance(x, str):
         return _dense_scalars(list(x), w, b)
+    _refuse_function_of_matrix("dense", x, w, b)
     if not (is_matrix(x) and is_matrix(w)):
         raise SymbpError("dense needs matrices X and W (or lists of scalars).")
     rows, cols = broadcast_shape(x)

@@ -230,3 +230,9 @@ def test_dense_after_a_numpy_style_bias_spreads_its_own_bias_over_every_row():
               "b2": _normal(1, 2)}
     _assert_matches(loss, [w1, b1, w2, b2], values, lambda v: anp.mean(
         (anp.tanh(v["X"] @ v["W1"] + v["b1"]) @ v["W2"] + v["b2"]) ** 2))
+
+
+def test_inverse_of_a_sum_with_a_broadcast_first_term_keeps_the_square_shape():
+    a0, a2, y = sp.MatrixSymbol("A0", n, n), sp.MatrixSymbol("A2", 1, 3), sp.MatrixSymbol("Y", n, n)
+    loss = sb.softmax_cross_entropy(sp.Inverse(a0 + a2 * ONES(3, n)), y)
+    assert sb.check(sb.Model(loss, [a2]), "autograd").ok

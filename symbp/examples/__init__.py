@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..codegen import check_writable, generate, generate_tests, write_atomic
 from ..derive import derive
+from ..errors import SymbpError
 from ..model import Model
 from .models import (
     apples,
@@ -26,7 +27,7 @@ from .models import (
     xor,
 )
 
-__all__ = ["EXAMPLES", "regenerate"]
+__all__ = ["EXAMPLES", "example", "regenerate"]
 
 EXAMPLES: dict[str, Callable[[], Model]] = {
     "shopping": shopping,
@@ -41,6 +42,13 @@ EXAMPLES: dict[str, Callable[[], Model]] = {
     "rnn": rnn,
     "tanh_trace": tanh_trace,
 }
+
+
+def example(name: str) -> Model:
+    """The built-in model called ``name``."""
+    if name not in EXAMPLES:
+        raise SymbpError(f"no built-in example {name!r}; choose one of {', '.join(EXAMPLES)}.")
+    return EXAMPLES[name]()
 
 
 def regenerate(directory="generated", check: bool = False) -> list[Path]:

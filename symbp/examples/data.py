@@ -2,7 +2,9 @@
 
 ``dataset(name)`` returns ``(train, validation)`` dicts of arrays keyed by
 the model's data names, or ``None`` when an example has no dataset (its
-generated module's ``random_data`` is used instead).
+generated module's ``random_data`` is used instead). ``TRAINING`` holds the
+settings (epochs, learning rate, batch size) under which ``symbp train`` fits
+an example's dataset.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import numpy as np
 
 from ..errors import SymbpError
 
-__all__ = ["dataset", "digits"]
+__all__ = ["dataset", "digits", "iris", "TRAINING"]
 
 
 def xor():
@@ -22,22 +24,42 @@ def xor():
     return data, data
 
 
+def _sklearn(what: str):
+    try:
+        import sklearn.datasets
+        import sklearn.model_selection
+    except ImportError as exc:
+        raise SymbpError(f"{what} need scikit-learn: pip install 'symbp[digits]' "
+                         "(or pip install scikit-learn).") from exc
+    return sklearn.datasets, sklearn.model_selection.train_test_split
+
+
+def iris(test_size: float = 0.2, seed: int = 0):
+    """Fisher's iris flowers from scikit-learn: 4 standardised features, 3 one-hot classes."""
+    datasets, split = _sklearn("the iris flowers")
+    features, labels = datasets.load_iris(return_X_y=True)
+    features = (features - features.mean(axis=0)) / features.std(axis=0)
+    x_train, x_test, y_train, y_test = split(
+        features, labels, test_size=test_size, random_state=seed, stratify=labels)
+    one_hot = np.eye(3)
+    return ({"X": x_train, "Y": one_hot[y_train]}, {"X": x_test, "Y": one_hot[y_test]})
+
+
 def digits(test_size: float = 0.2, seed: int = 0):
     """The UCI 8x8 handwritten digits from scikit-learn, scaled to [0, 1], one-hot labels."""
-    try:
-        from sklearn.datasets import load_digits
-        from sklearn.model_selection import train_test_split
-    except ImportError as exc:
-        raise SymbpError("the digits need scikit-learn: pip install 'symbp[digits]' "
-                         "(or pip install scikit-learn).") from exc
-    images, labels = load_digits(return_X_y=True)
-    x_train, x_test, y_train, y_test = train_test_split(
+    datasets, split = _sklearn("the digits")
+    images, labels = datasets.load_digits(return_X_y=True)
+    x_train, x_test, y_train, y_test = split(
         images / 16.0, labels, test_size=test_size, random_state=seed, stratify=labels)
     one_hot = np.eye(10)
     return ({"X": x_train, "Y": one_hot[y_train]}, {"X": x_test, "Y": one_hot[y_test]})
 
 
-_DATASETS = {"xor": xor, "digits_mlp": digits}
+_DATASETS = {"xor": xor, "digits_mlp": digits, "mlp": iris, "mlp_relu": iris,
+             "softmax_regression": iris}
+TRAINING = {"xor": {"epochs": 300, "lr": 0.1, "batch_size": 4},
+            "mlp": {"epochs": 100, "lr": 0.01}, "mlp_relu": {"epochs": 100, "lr": 0.01},
+            "softmax_regression": {"epochs": 100, "lr": 0.05}}
 
 
 def dataset(name: str):
