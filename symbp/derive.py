@@ -18,19 +18,19 @@ import sympy as sp
 
 from .errors import SymbpError
 from .graph import Graph, Node, value
-from .ir import Derivation, Step, Term
+from .ir import Derivation, Role, Step, Term
 from .model import Model
 from .naming import Namer, adjoint_name
-from .rules import Ctx, times, transpose, vjp
+from .primitives import node_kinds
+from .rules import Ctx, times, vjp
 from .simplify import tidy
 from .tracing import trace
 
 __all__ = ["derive", "as_derivation"]
 
-_INLINE = frozenset({"transpose", "broadcast_rows", "broadcast_cols"})  # views, never steps
-_FOLDABLE = frozenset({"matmul", "scale", "colsum", "rowsum", "hadamard", "hpow", "add", "trace",
-                       "frobenius", "element", "scalar"})
-_ABSORBING = frozenset({"add", "scale", "hadamard", "scalar"})
+_INLINE = frozenset(r.name for r in node_kinds() if r.view)  # views, never steps
+_FOLDABLE = frozenset(r.name for r in node_kinds() if r.foldable)
+_ABSORBING = frozenset(r.name for r in node_kinds() if r.absorbing)
 
 
 def _arithmetic(node: Node) -> bool:
@@ -77,8 +77,6 @@ class _Sweep:
         for node in self.nodes:
             if node.is_leaf:
                 self.prov[node.index] = node.attr
-            elif node.kind == "transpose":
-                self.prov[node.index] = transpose(self.prov[node.args[0]])
             elif node.kind in _INLINE:
                 self.prov[node.index] = value(node, [self.prov[a] for a in node.args])
             else:
@@ -146,7 +144,7 @@ class _Sweep:
         folded = self.folded(read)
         forward = self.forward_steps(folded)
         backward = self.backward_steps(folded, uses)
-        gradients = {self.nodes[s.node].attr: s.expr for s in backward if s.role == "gradient"}
+        gradients = {self.nodes[s.node].attr: s.expr for s in backward if s.role is Role.GRADIENT}
         for p in model.params:
             if p not in gradients:
                 gradients[p] = sp.ZeroMatrix(*p.shape) if p.is_Matrix else sp.Integer(0)
@@ -170,7 +168,8 @@ class _Sweep:
             self.names[i] = self._forward_name(node)
             sym = _symbol(self.names[i], node.shape)
             self.final[self.prov[i]] = sym
-            steps.append(Step(self.names[i], sym, expr, node.shape, self._role(node), i))
+            steps.append(Step(self.names[i], sym, expr, node.shape, self._role(node), i,
+                              kind=node.kind))
         return steps
 
     def backward_steps(self, folded: set[int], uses: dict[int, int]) -> list[Step]:
@@ -186,18 +185,18 @@ class _Sweep:
                 terms = [Term(node.attr.name, sp.Integer(1))]
             expr = _total([t.expr for t in terms])
             if node.kind == "param":
-                name, role = self.namer.claim(adjoint_name(self.identifiers[node.attr])), "gradient"
+                name, role = self.namer.claim(adjoint_name(self.identifiers[node.attr])), Role.GRADIENT
             elif i not in self.graph.names and self._inline_adjoint(expr, i in folded,
                                                                     uses.get(i, 0)):
                 self.final[self.adj[i]] = expr
                 continue
             else:
                 base = self.names.get(i) or self.namer.numbered("T")
-                name, role = self.namer.claim(adjoint_name(base)), "adjoint"
+                name, role = self.namer.claim(adjoint_name(base)), Role.ADJOINT
             sym = _symbol(name, node.shape)
             self.final[self.adj[i]] = sym
             of = node.attr.name if node.kind == "param" else self.names.get(i, "")
-            steps.append(Step(name, sym, expr, node.shape, role, i, tuple(terms), of))
+            steps.append(Step(name, sym, expr, node.shape, role, i, tuple(terms), of, node.kind))
         return steps
 
     def _inline_adjoint(self, expr, folded: bool, uses: int) -> bool:
@@ -217,14 +216,14 @@ class _Sweep:
                 return self.namer.claim(key)
         return self.namer.step(node.kind, node.attr, self.graph.model.is_scalar)
 
-    def _role(self, node: Node) -> str:
+    def _role(self, node: Node) -> Role:
         if node.index == self.graph.root:
-            return "loss"
+            return Role.LOSS
         if node.index in self.graph.outputs.values():
-            return "output"
+            return Role.OUTPUT
         if node.index not in self.user_of:
-            return "aux"
-        return "forward"
+            return Role.AUX
+        return Role.FORWARD
 
     def _user_name(self, user: int) -> str:
         """The step a contribution comes from: the user, or the step it was folded into."""

@@ -22,10 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
+from .check import draw_inputs
 from .derive import _Sweep, derive
 from .errors import SymbpError
-from .ir import Derivation, Step, Term
+from .ir import Derivation, Step, Term, view
 from .model import Model, checked_values
+from .primitives import node_kinds
 from .simplify import tidy
 from .text import format_value, unicode
 
@@ -69,7 +71,7 @@ TEXT = {
     },
 }
 
-_ELEMENTWISE = frozenset({"map", "hadamard", "hpow", "softmax", "log_softmax"})
+_ELEMENTWISE = frozenset(r.name for r in node_kinds() if r.elementwise)
 _WIDTH = 90  # a longer sum over several paths is broken before each "="
 
 
@@ -125,7 +127,6 @@ def teaching_values(model: Model) -> dict:
     """The model's example values, else random ones (seed 0, every dimension 2, one decimal)."""
     if model.values:
         return dict(model.values)
-    from .check import draw_inputs
 
     params, data = draw_inputs(model, {d: 2 for d in model.dims}, np.random.default_rng(0),
                                samples=1)
@@ -237,7 +238,7 @@ class _Explainer:
         self.loss = d.loss.name if hasattr(d.loss, "name") else "L"
         self.partials = {s.symbol: self.partial(s.of or s.name) for s in d.backward}
         self.values = step_values(d, values) if values is not None else None
-        self.kinds = {s.name: d.graph.nodes[s.node].kind for s in d.forward if s.node >= 0}
+        self.kinds = {s.name: s.kind for s in d.forward if s.node >= 0}
 
     def partial(self, name: str, of: str | None = None) -> str:
         return f"∂{of or self.loss}/∂{name}"
@@ -325,6 +326,7 @@ def _layout(lhs: str, segments: list[str], number: str, notes: list[str], wrap: 
     return "\n".join([line, *(pad + "  " + note for note in notes)])
 
 
+@view("explain")
 def explain(model_or_derivation, lang: str = "en", values: Mapping | bool | None = None) -> str:
     """The chain-rule lesson of a ``Model`` or ``Derivation`` (``lang`` "en" or "zh").
 

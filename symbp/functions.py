@@ -1,10 +1,12 @@
-"""The activation and loss vocabulary, as SymPy objects.
+"""The activation and loss vocabulary: the public helpers that build it.
 
 Every helper takes a scalar SymPy expression, a matrix expression (applied
 elementwise through ``ElementwiseApplyFunction``), or, where it makes sense,
 a list of scalars. The helpers build their nodes directly, never through
 SymPy's ``+``/``*``, which re-run ``doit()`` over the whole tree and make a
 deep network quadratic to build.
+
+The classes they build (value, derivative, printing) live in ``symbp.primitives``.
 
 Conventions (the only place they are stated):
 
@@ -23,11 +25,12 @@ from collections.abc import Sequence
 
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
-from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from .errors import SymbpError
+from .matalg import elementwise, hashed
 from .model import as_expr
-from .softmax import LogSoftmax, Softmax, SoftmaxCrossEntropy
+from .primitives.elementwise import LeakyReLU, LogSumExp, ReLU, Sigmoid, Softplus
+from .primitives.rowwise import LogSoftmax, Softmax, SoftmaxCrossEntropy
 
 __all__ = [
     "Sigmoid", "ReLU", "LeakyReLU", "Softplus", "LogSumExp",
@@ -52,145 +55,6 @@ def _refuse_function_of_matrix(what: str, *values) -> None:
                              f"whole; apply it elementwise with {m}.applyfunc(sp.{f}){ours}.")
 
 
-def _hashed(expr):
-    """``expr`` with its hash cached now, while its children's are: SymPy hashes
-    recursively, which overflows the stack on a deep network hashed all at once."""
-    hash(expr)
-    return expr
-
-
-def _latex_call(printer, name: str, args, exp=None) -> str:
-    inner = ", ".join(printer._print(a) for a in args)
-    head = name if exp is None else f"{name}^{{{exp}}}"
-    return rf"{head}\left({inner}\right)"
-
-
-class Sigmoid(sp.Function):
-    """The logistic function ``1 / (1 + exp(-x))``."""
-
-    nargs = 1
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_Number:
-            return 1 / (1 + sp.exp(-x))
-        return None
-
-    def fdiff(self, argindex=1):
-        return self * (1 - self)
-
-    def _eval_rewrite_as_exp(self, x, **kwargs):
-        return 1 / (1 + sp.exp(-x))
-
-    def _eval_evalf(self, prec):
-        return self._eval_rewrite_as_exp(*self.args).evalf(prec)
-
-    def _latex(self, printer, exp=None):
-        return _latex_call(printer, r"\sigma", self.args, exp)
-
-
-class ReLU(sp.Function):
-    """``max(0, x)``, with derivative ``Heaviside(x, 0)`` (0 at 0)."""
-
-    nargs = 1
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_Number and x.is_extended_real:
-            return sp.Max(0, x)
-        return None
-
-    def fdiff(self, argindex=1):
-        return sp.Heaviside(self.args[0], 0)
-
-    def _eval_evalf(self, prec):
-        return sp.Max(0, self.args[0]).evalf(prec)
-
-    def _latex(self, printer, exp=None):
-        return _latex_call(printer, r"\operatorname{ReLU}", self.args, exp)
-
-
-class LeakyReLU(sp.Function):
-    """``x`` for ``x > 0``, else ``alpha * x``; derivative ``alpha`` at 0."""
-
-    nargs = 2
-
-    @classmethod
-    def eval(cls, x, alpha):
-        if x.is_Number and alpha.is_Number:
-            return x if x > 0 else alpha * x
-        return None
-
-    def fdiff(self, argindex=1):
-        x, alpha = self.args
-        if argindex == 1:
-            return alpha + (1 - alpha) * sp.Heaviside(x, 0)
-        return sp.Min(x, 0)
-
-    def _latex(self, printer, exp=None):
-        name = r"\operatorname{LeakyReLU}_{" + printer._print(self.args[1]) + "}"
-        return _latex_call(printer, name, self.args[:1], exp)
-
-
-class Softplus(sp.Function):
-    """``log(1 + exp(x))``, a smooth ReLU whose derivative is the sigmoid."""
-
-    nargs = 1
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_Number:
-            return sp.log(1 + sp.exp(x))
-        return None
-
-    def fdiff(self, argindex=1):
-        return Sigmoid(self.args[0])
-
-    def _eval_rewrite_as_exp(self, x, **kwargs):
-        return sp.log(1 + sp.exp(x))
-
-    def _eval_evalf(self, prec):
-        return self._eval_rewrite_as_exp(*self.args).evalf(prec)
-
-    def _latex(self, printer, exp=None):
-        return _latex_call(printer, r"\operatorname{softplus}", self.args, exp)
-
-
-class LogSumExp(sp.Function):
-    """``log(sum_i exp(x_i))`` of scalars; ``d/dx_i`` is ``softmax_i``."""
-
-    @classmethod
-    def eval(cls, *xs):
-        if xs and all(x.is_Number for x in xs):
-            return sp.log(sp.Add(*[sp.exp(x) for x in xs]))
-        return None
-
-    def fdiff(self, argindex=1):
-        return sp.exp(self.args[argindex - 1] - self)
-
-    def _eval_evalf(self, prec):
-        return sp.log(sp.Add(*[sp.exp(x) for x in self.args])).evalf(prec)
-
-    def _latex(self, printer, exp=None):
-        return _latex_call(printer, r"\operatorname{logsumexp}", self.args, exp)
-
-
-class Elementwise(ElementwiseApplyFunction):
-    """SymPy's elementwise application, also on a 1 x 1 matrix, where SymPy's own
-    constructor calls the function on the matrix itself (``Heaviside`` of a matrix
-    raises, ``sigmoid`` of one is no matrix); rebuilding (``xreplace``) keeps the class."""
-
-    def __new__(cls, function, expr):
-        if tuple(expr.shape) != (1, 1):
-            return super().__new__(cls, function, expr)
-        return MatrixExpr.__new__(cls, function, expr)
-
-
-def elementwise(function: sp.Lambda, x) -> ElementwiseApplyFunction:
-    """``function`` applied to every entry of the matrix ``x``."""
-    return _hashed(Elementwise(function, x))
-
-
 def _elementwise(cls, x, *extra):
     """Apply a scalar Function class to a scalar, a matrix or a list."""
     if isinstance(x, Sequence) and not isinstance(x, str):
@@ -200,7 +64,7 @@ def _elementwise(cls, x, *extra):
     if is_matrix(x):
         d = sp.Dummy("d", real=True)
         return elementwise(sp.Lambda(d, cls(d, *extra)), x)
-    return _hashed(cls(x, *extra))
+    return hashed(cls(x, *extra))
 
 
 def sigmoid(x):
@@ -240,7 +104,7 @@ def softmax(z):
     """Row-wise softmax of a matrix, or the softmax of a list of scalars."""
     _refuse_function_of_matrix("softmax", z)
     if is_matrix(z):
-        return _hashed(Softmax(z))
+        return hashed(Softmax(z))
     zs = _logit_list(z, "softmax")
     lse = LogSumExp(*zs)
     return [sp.exp(v - lse) for v in zs]
@@ -250,7 +114,7 @@ def log_softmax(z):
     """Row-wise log-softmax of a matrix, or of a list of scalar logits."""
     _refuse_function_of_matrix("log_softmax", z)
     if is_matrix(z):
-        return _hashed(LogSoftmax(z))
+        return hashed(LogSoftmax(z))
     zs = _logit_list(z, "log_softmax")
     lse = LogSumExp(*zs)
     return [v - lse for v in zs]
@@ -298,7 +162,7 @@ def softmax_cross_entropy(z, y):
         if not (is_matrix(z) and is_matrix(y)):
             raise SymbpError("softmax_cross_entropy needs both logits and labels as matrices.")
         _check_same_shape("softmax_cross_entropy", z, y)
-        return _hashed(SoftmaxCrossEntropy(z, y))
+        return hashed(SoftmaxCrossEntropy(z, y))
     zs = _logit_list(z, "softmax_cross_entropy")
     ys = [as_expr("a label of softmax_cross_entropy", v) for v in y]
     if len(ys) != len(zs):
@@ -316,10 +180,10 @@ def mse(p, y):
         if not (is_matrix(p) and is_matrix(y)):
             raise SymbpError("mse needs both prediction and target as matrices.")
         _check_same_shape("mse", p, y)
-        err = _hashed(sp.MatAdd(p, _hashed(sp.MatMul(sp.Integer(-1), y))))
+        err = hashed(sp.MatAdd(p, hashed(sp.MatMul(sp.Integer(-1), y))))
         rows, cols = broadcast_shape(p)
-        square = _hashed(sp.MatMul(_hashed(sp.Transpose(err)), err))
-        return _hashed(sp.Trace(square)) / (rows * cols)
+        square = hashed(sp.MatMul(hashed(sp.Transpose(err)), err))
+        return hashed(sp.Trace(square)) / (rows * cols)
     if isinstance(p, Sequence) and not isinstance(p, str):
         pairs = list(zip(p, y, strict=True))
         return sp.Add(*[(a - b) ** 2 for a, b in pairs]) / len(pairs)
@@ -362,7 +226,7 @@ def dense(x, w, b=None):
             f"dense: {x} has shape {(rows, cols)} and {w} has shape {w.shape}; the columns of "
             f"{x} ({cols}) must equal the rows of {w} ({w.shape[0]})."
         )
-    xw = _hashed(sp.MatMul(x, w))
+    xw = hashed(sp.MatMul(x, w))
     if b is None:
         return xw
     if not is_matrix(b) or b.shape != (1, w.shape[1]):
@@ -372,4 +236,4 @@ def dense(x, w, b=None):
         )
     # The bias term first: SymPy takes a sum's shape from its first term, recursively,
     # so this keeps the shape of a deep network O(1) instead of a walk down every layer.
-    return _hashed(sp.MatAdd(sp.MatMul(sp.OneMatrix(rows, 1), b), xw))
+    return hashed(sp.MatAdd(sp.MatMul(sp.OneMatrix(rows, 1), b), xw))

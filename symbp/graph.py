@@ -5,7 +5,8 @@ Equal sub-expressions become one node. SymPy rewrites ``(X W)^T`` into
 up under its own key and under the key of its transpose, so ``Trace(E.T*E)``
 computes the network once and transposes the result.
 
-Node kinds and their arguments (``attr`` in brackets):
+Node kinds and their arguments (``attr`` in brackets); what each kind computes,
+its shape, its backward rule and its flags live in its record in ``symbp.primitives``:
 
 =================  ===============================================
 matmul             A, B                    A B (binary)
@@ -36,32 +37,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import sympy as sp
-from sympy.matrices.expressions.matexpr import MatrixElement
 from sympy.matrices.expressions.special import OneMatrix, ZeroMatrix
 
 from .errors import SymbpError
-from .functions import LogSoftmax, Softmax, SoftmaxCrossEntropy, elementwise
 from .model import Model
+from .primitives import REGISTRY, U, node_kinds, placeholder
 
 __all__ = ["Node", "Graph", "value", "U", "placeholder"]
 
-U = sp.Symbol("_symbp_u", real=True)
-"""The elementwise variable of a ``map`` node's body."""
-
-_PLACEHOLDERS: list[sp.Symbol] = []
-
-
-def placeholder(i: int) -> sp.Symbol:
-    """``S<i>``: the i-th argument of a scalar template or extra map argument."""
-    while len(_PLACEHOLDERS) <= i:
-        _PLACEHOLDERS.append(sp.Symbol(f"_symbp_s{len(_PLACEHOLDERS)}", real=True))
-    return _PLACEHOLDERS[i]
-
-
 LEAF_KINDS = frozenset({"param", "data", "dim", "const"})
-_TRANSPOSABLE = frozenset({"add", "hadamard", "hpow", "scale", "map"})
-_PAIRS = {"broadcast_rows": "broadcast_cols", "broadcast_cols": "broadcast_rows",
-          "colsum": "rowsum", "rowsum": "colsum"}
+_TRANSPOSABLE = frozenset(r.name for r in node_kinds() if r.transposable)
+_PAIRS = {r.name: r.pair for r in node_kinds() if r.pair}
 
 
 @dataclass(eq=False)
@@ -92,6 +78,22 @@ class Graph:
     names: dict[int, str] = field(default_factory=dict)  # node -> name chosen by the user
     renumbered: dict[int, int] = field(default_factory=dict)  # old index -> index after prune
     _keys: dict = field(default_factory=dict, repr=False)
+
+    def __str__(self) -> str:
+        """One line per node, ``%3 = matmul(%1, %2)  (n, 8)``; leaves show their symbol,
+        the loss and outputs are marked."""
+        marks = {self.root: "  <- loss", **{i: f"  <- {k}" for k, i in self.outputs.items()}}
+        lines = []
+        for node in self.nodes:
+            if node.is_leaf:
+                body = f"{node.kind} {node.attr}"
+            else:
+                args = ", ".join(f"%{a}" for a in node.args)
+                aux = f"; aux {', '.join(f'%{a}' for a in node.aux)}" if node.aux else ""
+                body = f"{node.kind}({args}{aux})" + ("" if node.attr is None else f" [{node.attr}]")
+            shape = f"  ({', '.join(map(str, node.shape))})" if node.shape else ""
+            lines.append(f"%{node.index} = {body}{shape}{marks.get(node.index, '')}")
+        return "\n".join(lines)
 
     def users(self) -> list[int]:
         """How many times each node is used (as argument, aux, root or output)."""
@@ -179,7 +181,7 @@ class Graph:
             tkind, targs, tattr = flipped
             if (tkind, targs, tattr) in self._keys:
                 return self.transpose(self._keys[(tkind, targs, tattr)])
-        if kind in _TRANSPOSABLE or kind == "matmul":
+        if kind in _TRANSPOSABLE:
             if self._prefers_flip(kind, args):
                 targs = self._t_args(kind, args, create=True)
                 return self.transpose(self.op(kind, targs, attr, source))
@@ -205,7 +207,7 @@ class Graph:
         return None if any(t is None for t in ts) else ts
 
     def _transposed_form(self, kind, args, attr):
-        if kind in _TRANSPOSABLE or kind == "matmul":
+        if kind in _TRANSPOSABLE:
             targs = self._t_args(kind, args, create=False)
             return None if targs is None or None in targs else (kind, targs, attr)
         if kind in _PAIRS:
@@ -222,29 +224,11 @@ class Graph:
         return transposed > plain
 
     def _aux(self, kind, args) -> tuple[int, ...]:
-        if kind in ("log_softmax", "sce"):
-            return (self.op("softmax", (args[0],)),)
-        return ()
+        record = REGISTRY.get(kind)
+        return tuple(self.op(a, (args[0],)) for a in record.aux) if record else ()
 
     def _shape(self, kind, args, attr) -> tuple:
-        shapes = [self.nodes[a].shape for a in args]
-        if kind == "matmul":
-            return (shapes[0][0], shapes[1][1])
-        if kind in ("add", "hadamard", "softmax", "log_softmax", "map", "inverse"):
-            return shapes[0]
-        if kind == "hpow":
-            return shapes[0]
-        if kind == "scale":
-            return shapes[1]
-        if kind == "broadcast_rows":
-            return (attr, shapes[0][1])
-        if kind == "broadcast_cols":
-            return (shapes[0][0], attr)
-        if kind == "colsum":
-            return (sp.Integer(1), shapes[0][1])
-        if kind == "rowsum":
-            return (shapes[0][0], sp.Integer(1))
-        return ()
+        return REGISTRY[kind].shape([self.nodes[a].shape for a in args], attr)
 
 
 def _is_symmetric_const(expr) -> bool:
@@ -253,35 +237,9 @@ def _is_symmetric_const(expr) -> bool:
         and isinstance(expr, (OneMatrix, ZeroMatrix)))
 
 
-def _map(node, a):
-    subs = {placeholder(k): v for k, v in enumerate(a[1:])}
-    return elementwise(sp.Lambda(U, node.attr.xreplace(subs)), a[0])
-
-
-_VALUES = {
-    "matmul": lambda node, a: sp.MatMul(*a),
-    "add": lambda node, a: sp.MatAdd(*a) if node.shape else sp.Add(*a),
-    "hadamard": lambda node, a: sp.HadamardProduct(*a),
-    "hpow": lambda node, a: sp.HadamardPower(*a),
-    "scale": lambda node, a: sp.MatMul(*a),
-    "broadcast_rows": lambda node, a: sp.MatMul(OneMatrix(node.attr, 1), a[0]),
-    "broadcast_cols": lambda node, a: sp.MatMul(a[0], OneMatrix(1, node.attr)),
-    "colsum": lambda node, a: sp.MatMul(OneMatrix(1, a[0].shape[0]), a[0]),
-    "rowsum": lambda node, a: sp.MatMul(a[0], OneMatrix(a[0].shape[1], 1)),
-    "trace": lambda node, a: sp.Trace(a[0]),
-    "inverse": lambda node, a: sp.Inverse(a[0]),
-    "frobenius": lambda node, a: sp.Trace(sp.MatMul(*a)),
-    "element": lambda node, a: MatrixElement(a[0], *node.attr),
-    "map": _map,
-    "scalar": lambda node, a: node.attr.xreplace({placeholder(k): v for k, v in enumerate(a)}),
-    "softmax": lambda node, a: Softmax(a[0]),
-    "log_softmax": lambda node, a: LogSoftmax(a[0]),
-    "sce": lambda node, a: SoftmaxCrossEntropy(*a),
-}
-
-
 def value(node: Node, a: list) -> sp.Basic:
     """The SymPy expression node ``node`` computes from argument values ``a``."""
-    if node.kind not in _VALUES:
+    record = REGISTRY.get(node.kind)
+    if record is None or record.value is None:
         raise SymbpError(f"no forward value for the node kind {node.kind!r}.")
-    return _VALUES[node.kind](node, a)
+    return record.value(node, a)

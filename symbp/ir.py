@@ -1,5 +1,9 @@
 """The derivation: ordered single-assignment steps every consumer reads.
 
+The IR knows none of its consumers: the views a ``Derivation`` offers as methods
+(``explain``, ``latex``, ``markdown``) are looked up in ``VIEWS``, which the
+modules that write them fill when ``symbp`` is imported.
+
 ``Step(name, expr, shape, role)`` assigns ``expr`` (a SymPy expression over
 earlier steps and the model's symbols) to the symbol ``name``. Forward
 steps compute the loss and outputs; backward steps compute adjoints
@@ -9,17 +13,53 @@ node: fan-out), ending in the parameters' gradients.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from functools import cached_property
 
 import sympy as sp
 
+from .errors import SymbpError
 from .model import Model
+from .text import unicode
 
-__all__ = ["Step", "Term", "Derivation"]
+__all__ = ["Role", "Step", "Term", "Derivation", "VIEWS", "view"]
 
-FORWARD_ROLES = ("forward", "aux", "output", "loss")
-BACKWARD_ROLES = ("adjoint", "gradient")
+
+class Role(str, Enum):
+    """What a step computes; compares and prints as its string value (``"gradient"``)."""
+
+    FORWARD = "forward"  # an intermediate value of the forward pass
+    AUX = "aux"  # a forward value only a backward rule reads
+    OUTPUT = "output"  # a named output of the model
+    LOSS = "loss"
+    ADJOINT = "adjoint"  # dL/d(an intermediate value)
+    GRADIENT = "gradient"  # dL/d(a parameter)
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+
+FORWARD_ROLES = (Role.FORWARD, Role.AUX, Role.OUTPUT, Role.LOSS)
+BACKWARD_ROLES = (Role.ADJOINT, Role.GRADIENT)
+
+VIEWS: dict[str, Callable] = {}
+"""view name -> function(derivation, **options); filled by the consumers (explain, latex)."""
+
+
+def view(name: str):
+    """Register the decorated function as the ``Derivation`` view ``name``."""
+    def register(fn):
+        VIEWS[name] = fn
+        return fn
+    return register
+
+
+def _view(name: str) -> Callable:
+    if name not in VIEWS:
+        raise SymbpError(f"the {name} view is not loaded; import symbp first.")
+    return VIEWS[name]
 
 
 @dataclass(frozen=True)
@@ -38,14 +78,21 @@ class Step:
     symbol: sp.Basic  # Symbol or MatrixSymbol called ``name``
     expr: sp.Basic
     shape: tuple  # () for a scalar
-    role: str  # forward | aux | output | loss | adjoint | gradient
+    role: Role
     node: int = -1  # graph node it belongs to
     terms: tuple[Term, ...] = ()  # backward steps: the summed contributions
     of: str = ""  # backward steps: the name of the value it is the adjoint of
+    kind: str = ""  # the graph node kind it computes (of a backward step: of its value)
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The names of the steps, symbols and dimensions it reads, sorted."""
+        return tuple(sorted({s.name for s in self.expr.free_symbols}))
+
+    def __post_init__(self):
+        object.__setattr__(self, "role", Role(self.role))
 
     def __str__(self) -> str:
-        from .text import unicode
-
         return f"{self.name} = {unicode(self.expr)}"
 
 
@@ -74,14 +121,10 @@ class Derivation:
     def _steps_by_name(self) -> dict:
         return {s.name: s for s in self.steps}
 
-    def gradient_symbol(self, param) -> sp.Basic:
-        """The symbol (``W1_bar``) holding the gradient of ``param`` (KeyError if none)."""
-        return self.gradient_symbols[param.name]
-
     @cached_property
     def gradient_symbols(self) -> dict:
         """param name -> the symbol holding its gradient (params with a gradient step)."""
-        return {s.of: s.symbol for s in self.backward if s.role == "gradient"}
+        return {s.of: s.symbol for s in self.backward if s.role is Role.GRADIENT}
 
     def inline(self, expr) -> sp.Basic:
         """``expr`` with every step symbol replaced by its definition, recursively."""
@@ -107,26 +150,18 @@ class Derivation:
 
     def explain(self, lang: str = "en", values=None) -> str:
         """The derivation step by step, as a teacher presents it."""
-        from .explain import explain
-
-        return explain(self, lang=lang, values=values)
+        return _view("explain")(self, lang=lang, values=values)
 
     def latex(self) -> str:
         """An ``align*`` block with the forward and backward equations."""
-        from .latex import latex_block
-
-        return latex_block(self)
+        return _view("latex")(self)
 
     def markdown(self) -> str:
         """The derivation as Markdown with ``$$`` math."""
-        from .latex import markdown
-
-        return markdown(self)
+        return _view("markdown")(self)
 
     def _repr_latex_(self) -> str:
-        from .latex import latex_block
-
-        return latex_block(self, display=True)
+        return _view("latex")(self, display=True)
 
     def _repr_markdown_(self) -> str:
         return self.markdown()

@@ -1,11 +1,12 @@
-"""The vocabulary in NumPy: how sigmoid, ReLU, softmax and friends are computed.
+"""What the NumPy printer lends the vocabulary: row statements, masks, folds, means.
 
-Stable forms only: the sigmoid as ``0.5 + 0.5 tanh(x/2)`` (no overflow),
-softplus as ``logaddexp(0, x)``, and softmax, log-softmax and their
-cross-entropy lowered to statements: ``shift = Z - Z.max(axis=1)``,
-``exp(shift)`` and its row sums are emitted once per function (``prelude``)
-and shared by every later use: ``softmax = exp / sum``, ``log_softmax =
-shift - log(sum)``, ``CE = -sum(Y * (shift - log(sum))) / n``.
+The primitives print themselves (``_numpycode`` in ``symbp.primitives``); this
+mixin holds what they share: softmax, log-softmax and their cross-entropy are
+lowered to statements, ``shift = Z - Z.max(axis=1)``, ``exp(shift)`` and its
+row sums, emitted once per function (``prelude``) by ``_row_parts`` and shared
+by every later use (``softmax = exp / sum``, ``log_softmax = shift - log(sum)``,
+``CE = -sum(Y * (shift - log(sum))) / n``); the step function as a 0/1 mask;
+``Max``/``Min`` folded; the scalar model's mean over samples.
 """
 
 from __future__ import annotations
@@ -19,20 +20,6 @@ __all__ = ["VocabularyLowering"]
 class VocabularyLowering:
     """A mixin of ``printing.CodePrinter``, which provides ``_print``, ``_paren``,
     ``_dtype``, ``prelude``, ``namer``, ``_lse``, ``batched`` and ``batch_size``."""
-
-    def _print_Softmax(self, expr):
-        _, exps, sums = self._row_parts(expr.args[0])
-        return f"({exps} / {sums})"
-
-    def _print_LogSoftmax(self, expr):
-        shift, _, sums = self._row_parts(expr.args[0])
-        return f"({shift} - np.log({sums}))"
-
-    def _print_SoftmaxCrossEntropy(self, expr):
-        z, y = expr.args
-        shift, _, sums = self._row_parts(z)
-        rows = self._paren(z.shape[0])
-        return f"(-np.sum({self._paren(y)} * ({shift} - np.log({sums}))) / {rows})"
 
     def _row_parts(self, z) -> tuple[str, str, str]:
         """Emit (once) ``shift = Z - rowmax``, ``exp(shift)``, its row sums."""
@@ -50,22 +37,6 @@ class VocabularyLowering:
 
     def _arg(self, expr) -> str:
         return self._print(expr.args[0])
-
-    def _print_Sigmoid(self, expr):
-        return f"(0.5 + 0.5 * np.tanh(0.5 * {self._paren(expr.args[0])}))"
-
-    def _print_ReLU(self, expr):
-        return f"np.maximum({self._arg(expr)}, 0)"
-
-    def _print_LeakyReLU(self, expr):
-        x, alpha = expr.args
-        return f"np.where({self._print(x)} > 0, {self._print(x)}, {self._paren(alpha)} * {self._paren(x)})"
-
-    def _print_Softplus(self, expr):
-        return f"np.logaddexp(0, {self._arg(expr)})"
-
-    def _print_LogSumExp(self, expr):
-        return self._fold("np.logaddexp", expr.args)
 
     def _print_Heaviside(self, expr):
         """The step function, as a number of the parameters' dtype."""

@@ -285,9 +285,7 @@ class Model:
     @property
     def labels(self) -> tuple:
         """The data matrices used as the labels of a softmax cross-entropy."""
-        from .functions import SoftmaxCrossEntropy
-
-        found = {e.args[1] for e in walk(self.loss) if isinstance(e, SoftmaxCrossEntropy)}
+        found = {e.args[k] for e in walk(self.loss) for k in getattr(type(e), "label_args", ())}
         return tuple(s for s in self.data if s in found)
 
     def shape_of(self, sym) -> tuple:

@@ -20,6 +20,8 @@ from collections.abc import Iterable
 import sympy as sp
 from sympy.printing.latex import greek_letters_set
 
+from .primitives import node_kinds
+
 __all__ = ["Namer", "identifier", "adjoint_name", "latex_name", "RESERVED"]
 
 RESERVED = frozenset(
@@ -32,10 +34,7 @@ RESERVED = frozenset(
     }
 )
 
-_PREFIX = {
-    "map": "A", "softmax": "P", "log_softmax": "S", "hadamard": "H", "hpow": "H",
-    "trace": "t", "frobenius": "t", "element": "t",
-}
+_PREFIX = {record.name: record.prefix for record in node_kinds() if record.prefix}
 
 
 def _nfkc(text: str) -> str:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .ir import Derivation
+from .latexprint import MathPrinter, align, symbol_latex
 from .naming import latex_name
 
 __all__ = ["NielsenLayer", "nielsen_layers", "nielsen_latex"]
@@ -107,8 +108,6 @@ def nielsen_latex(d: Derivation, printer=None) -> str:
     r"""Nielsen's four equations of an MLP (``\delta_l = \overline{Z}_l``): a paragraph and an
     ``align*`` block read off ``nielsen_layers(d)``; "" for other models. ``printer``: the
     ``latex.MathPrinter`` of the document (its names are kept)."""
-    from .latex import MathPrinter, _align, symbol_latex
-
     layers = nielsen_layers(d)
     if not layers:
         return ""
@@ -120,7 +119,7 @@ def nielsen_latex(d: Derivation, printer=None) -> str:
         for param, expr, tag in ((la.bias, la.bias_grad, 3), (la.weight, la.weight_grad, 4)):
             rows.append(rf"{latex_name(param.name, bar=True)} &= {printer.doprint(expr)} "
                         rf"&& \text{{(BP{tag})}}")
-    return _NIELSEN + "\n" + _align(rows)
+    return _NIELSEN + "\n" + align(rows)
 
 
 _NIELSEN = (r"The errors $\delta_l = \overline{Z}_l$ of the affine layers "

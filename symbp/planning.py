@@ -20,6 +20,7 @@ from .printing import BatchMean, CodePrinter
 from .source import docstring_safe, literal, one_line
 from .text import unicode
 from .training import batch_plan, init_plan, random_data_plan, returned_gradients
+from .version import __version__
 
 __all__ = ["plan_module", "Body"]
 
@@ -38,7 +39,6 @@ class _Planner:
         self.model = d.model
         self.names = {s: i for s, i in d.identifiers.items()}
         self.steps = self._batched_steps() if self.model.is_scalar else list(d.steps)
-        self.by_symbol = {s.symbol: s for s in self.steps}
         self.params = {p.name: p for p in self.model.params}
         self.taken = {*self.names.values(), *(s.name for s in self.steps)}
         self.batch_size = Namer(self.taken).claim("N") if self.model.is_scalar else None
@@ -62,7 +62,7 @@ class _Planner:
             elif expr.free_symbols & batched:
                 batched.add(step.symbol)
             out.append(Step(step.name, step.symbol, expr, step.shape, step.role, step.node,
-                            step.terms, step.of))
+                            step.terms, step.of, step.kind))
         self.batched = batched
         return out
 
@@ -213,8 +213,6 @@ def _unpack(idents: list[str]) -> str:
 
 def plan_module(d: Derivation, command: str) -> dict:
     """Everything ``templates/module.py.j2`` renders."""
-    from .version import __version__
-
     p = _Planner(d)
     model = d.model
     grads = {par: d.gradient_symbols.get(par.name) for par in model.params}

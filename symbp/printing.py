@@ -16,9 +16,9 @@ from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
 from .lowering import VocabularyLowering
+from .matalg import transpose
 from .naming import Namer
 from .order import negative_coeff, ordered_terms
-from .rules import transpose
 from .text import matrix_precedence
 
 __all__ = ["CodePrinter", "BatchMean"]

@@ -40,6 +40,7 @@ _UNARY = {sp.exp: "exp", sp.log: "log", sp.sin: "sin", sp.cos: "cos", sp.tan: "t
           sp.atanh: "arctanh", sp.Abs: "abs", sp.sign: "sign", Sigmoid: "sigmoid",
           ReLU: "relu", Softplus: "softplus", Softmax: "softmax", LogSoftmax: "log_softmax",
           sp.Trace: "trace", sp.Inverse: "inv",  # Inverse before MatPow, which it subclasses
+          sp.Determinant: "det", sp.DiagMatrix: "diag",
           log1p: "log1p", expm1: "expm1", exp2: "exp2", log2: "log2", log10: "log10"}
 _FOLDS = {sp.Max: "maximum", sp.Min: "minimum", LogSumExp: "logaddexp", sp.And: "logical_and",
           sp.Or: "logical_or", sp.Xor: "logical_xor"}
@@ -121,8 +122,10 @@ class _Printer:
 
     @staticmethod
     def children(e) -> list:
-        if isinstance(e, MatrixElement):
+        if isinstance(e, (MatrixElement, sp.MatrixSlice)):
             return [e.parent]
+        if isinstance(e, sp.BlockMatrix):  # the blocks, row by row
+            return list(e.blocks)
         if isinstance(e, (ElementwiseApplyFunction, sp.Inverse)):
             return [e.args[1] if isinstance(e, ElementwiseApplyFunction) else e.arg]
         if isinstance(e, sp.Piecewise):  # e1, c1, e2, c2, ...
@@ -153,6 +156,13 @@ class _Printer:
             return f"{a[0]}.T"
         if isinstance(e, MatrixElement):
             return f"{a[0]}[{self.index(e.i, bound)}, {self.index(e.j, bound)}]"
+        if isinstance(e, sp.BlockMatrix):
+            cols = e.blocks.shape[1]
+            rows = [a[k:k + cols] for k in range(0, len(a), cols)]
+            return "F.block([" + ", ".join("[" + ", ".join(r) + "]" for r in rows) + "])"
+        if isinstance(e, sp.MatrixSlice):
+            rows, cols = (":".join(self.index(k, bound) for k in s) for s in e.args[1:])
+            return f"{a[0]}[{rows}, {cols}]"
         if isinstance(e, sp.Sum):
             return self.sum(e, bound)
         if isinstance(e, Relational) and e.rel_op in _RELATIONS:

@@ -36,6 +36,15 @@ class NumpyOps:
     def inv(self, x):
         return self.xp.linalg.inv(x)
 
+    def det(self, x):
+        return self.xp.linalg.det(x)
+
+    def block(self, rows):  # a matrix of blocks, given as a list of rows of blocks
+        return self.xp.concatenate([self.xp.concatenate(r, axis=1) for r in rows], axis=0)
+
+    def diag(self, v):  # the square matrix with the entries of a column or row on its diagonal
+        return self.xp.diag(self.xp.reshape(v, (-1,)))
+
     def step(self, x, at_zero):
         return self.xp.where(x > 0, 1.0, self.xp.where(x < 0, 0.0, at_zero))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.matrices.expressions.special import OneMatrix
 
-from .rules import times, transpose
+from .matalg import times, transpose
 
 __all__ = ["tidy"]
 

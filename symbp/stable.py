@@ -36,6 +36,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .functions import LogSoftmax, Sigmoid, Softmax, Softplus
+from .model import walk
 
 __all__ = ["stabilize"]
 
@@ -73,8 +74,6 @@ def _accepted(before, after, keep):
     if after is None:
         return before
     if keep:
-        from .model import walk
-
         lost = set(walk(before)) - set(walk(after))
         if lost & keep:
             return before

@@ -14,6 +14,7 @@ from .errors import SymbpError
 from .ir import Derivation
 from .reference import reference_source
 from .source import docstring_safe
+from .version import __version__
 
 __all__ = ["test_context"]
 
@@ -27,7 +28,6 @@ def _refops_source() -> str:
 def test_context(d: Derivation, module: str) -> dict:
     """Everything ``templates/test_module.py.j2`` renders."""
     from .check import domains, size_symbols  # check imports codegen, which imports this
-    from .version import __version__
 
     model = d.model
     try:

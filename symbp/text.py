@@ -38,7 +38,12 @@ def matrix_precedence(expr) -> int:
 
 
 class UnicodePrinter(StrPrinter):
-    """A ``StrPrinter`` for matrix calculus: ``Xᵀ``, ``A ⊙ B``, ``σ(Z)``."""
+    """A ``StrPrinter`` for matrix calculus: ``Xᵀ``, ``A ⊙ B``, ``σ(Z)``.
+
+    The vocabulary prints itself (``_sympystr`` on each primitive's class), in this
+    notation where the printer says ``unicode``, as SymPy's own ``str`` elsewhere."""
+
+    unicode = True
 
     def __init__(self, settings=None):
         super().__init__(settings)
@@ -132,29 +137,10 @@ class UnicodePrinter(StrPrinter):
         text = super()._print_Pow(expr, rational)
         return text.replace("**", "^∘" if self._elementwise else "^")
 
-    def _print_Sigmoid(self, expr):
-        return f"σ({self._print(expr.args[0])})"
-
-    def _print_ReLU(self, expr):
-        return f"ReLU({self._print(expr.args[0])})"
-
-    def _print_LeakyReLU(self, expr):
-        return f"LeakyReLU_{self._print(expr.args[1])}({self._print(expr.args[0])})"
-
     def _print_Heaviside(self, expr):
         x = self._print(expr.args[0])
         h0 = expr.args[1] if len(expr.args) > 1 else sp.Rational(1, 2)
         return f"[{x} > 0]" if h0 == 0 else f"[{x} ≥ 0]" if h0 == 1 else f"H({x})"
-
-    def _print_Softmax(self, expr):
-        return f"softmax({self._print(expr.args[0])})"
-
-    def _print_LogSoftmax(self, expr):
-        return f"log softmax({self._print(expr.args[0])})"
-
-    def _print_SoftmaxCrossEntropy(self, expr):
-        z, y = (self._print(a) for a in expr.args)
-        return f"CE(softmax({z}), {y})"
 
     def _print_UnitMatrix(self, expr):
         return f"E_({expr.args[0]},{expr.args[1]})"

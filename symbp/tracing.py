@@ -16,11 +16,12 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 from sympy.matrices.expressions.special import OneMatrix, ZeroMatrix
 
 from .errors import SymbpError
-from .functions import LogSoftmax, ReLU, Softmax, SoftmaxCrossEntropy, broadcast_shape, elementwise
+from .functions import broadcast_shape, elementwise
 from .graph import Graph, U, placeholder
 from .model import Model, _short
 from .order import ordered_terms
-from .rules import UnitMatrix
+from .primitives import node_kinds, recognise
+from .primitives.algebra import UnitMatrix
 from .stable import stabilize
 
 __all__ = ["trace"]
@@ -181,8 +182,9 @@ class _Tracer:
     def _plan_map(self, e):
         lam = e.function
         var, body = lam.variables[0], lam.expr
-        if isinstance(body, sp.Max) and set(body.args) == {sp.Integer(0), var}:
-            body = ReLU(var)
+        known = recognise(body)  # Max(0, x) is ReLU(x)
+        if known.args == (var,):
+            body = known
         elements = sorted(body.atoms(MatrixElement), key=str)  # T[0, 0] of a parameter T
         rest = body.xreplace({el: sp.Dummy() for el in elements}).free_symbols
         extras = elements + sorted((s for s in body.free_symbols & rest if s != var), key=str)
@@ -190,12 +192,10 @@ class _Tracer:
         template = body.xreplace(subs)
         return (e.expr, *extras), lambda a, *xs: self.graph.op("map", (a, *xs), template, source=e)
 
-    def _plan_softmax(self, e):
-        kind = "softmax" if isinstance(e, Softmax) else "log_softmax"
-        return (e.args[0],), lambda z: self.graph.op(kind, (z,), source=e)
-
-    def _plan_sce(self, e):
-        return e.args, lambda z, y: self.graph.op("sce", (z, y), source=e)
+    def _plan_primitive(self, e):
+        record = next(r for r in node_kinds() if r.traced and type(e) is r.cls)
+        args, attr = record.operands(e) if record.operands else (e.args, None)
+        return args, lambda *ids: self.graph.op(record.name, ids, attr, source=e)
 
     def _plan_sum(self, e):
         """``Sum(f(M[i, j], ...), (i, 0, n - 1))``: ``𝟙ᵀ f(M[:, j], ...)``, a sum over the rows."""
@@ -217,9 +217,9 @@ class _Tracer:
     def _plan_scalar(self, e):
         if isinstance(e, sp.Piecewise):
             return self._plan_piecewise(e)
-        if isinstance(e, sp.Max) and len(e.args) == 2 and 0 in e.args:
-            other = e.args[0] if e.args[1] == 0 else e.args[1]
-            return self._plan_scalar(ReLU(other))
+        known = recognise(e)  # Max(0, x) is ReLU(x)
+        if known is not e:
+            return self._plan_scalar(known)
         if not (e.is_Add or e.is_Mul or e.is_Pow or isinstance(e, (sp.Function, sp.Max, sp.Min))):
             raise SymbpError(f"symbp has no rule for {_short(e)} (a {type(e).__name__}).")
         children = tuple(a for a in e.args if not self._is_const(a))
@@ -337,9 +337,7 @@ _DISPATCH = [
     (sp.Trace, "_plan_trace"),
     (MatrixElement, "_plan_element"),
     (ElementwiseApplyFunction, "_plan_map"),
-    (Softmax, "_plan_softmax"),
-    (LogSoftmax, "_plan_softmax"),
-    (SoftmaxCrossEntropy, "_plan_sce"),
+    *((record.cls, "_plan_primitive") for record in node_kinds() if record.traced),
     (sp.Sum, "_plan_sum"),
 ]
 

@@ -16,6 +16,7 @@ import ast
 import sympy as sp
 
 from .ir import Derivation
+from .primitives import by_class
 
 __all__ = ["init_plan", "batch_plan", "random_data_plan", "returned_gradients"]
 
@@ -42,9 +43,8 @@ def _users(graph) -> dict[int, list[tuple[int, int, bool]]]:
 
 
 def _feeds_relu(graph, users, index: int) -> bool:
-    """Whether node ``index`` reaches a ReLU through additions and scalings only."""
-    from .functions import LeakyReLU, ReLU
-
+    """Whether node ``index`` reaches a function whose record asks for He init (ReLU)
+    through additions and scalings only."""
     seen = 0
     while seen < 8:
         seen += 1
@@ -53,7 +53,8 @@ def _feeds_relu(graph, users, index: int) -> bool:
             return False
         node = graph.nodes[after[0][0]]
         template = node.attr if node.kind in ("map", "scalar") else None
-        if template is not None and isinstance(template, (ReLU, LeakyReLU)):
+        record = by_class(template) if template is not None else None
+        if record is not None and record.init == "he":
             return True
         if node.kind not in ("add", "scale") and not (node.kind == "scalar" and template.is_Add):
             return False

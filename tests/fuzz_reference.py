@@ -22,8 +22,16 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from symbp.functions import LeakyReLU, LogSumExp, ReLU, Sigmoid, Softplus
-from symbp.softmax import LogSoftmax, Softmax, SoftmaxCrossEntropy
+from symbp.functions import (
+    LeakyReLU,
+    LogSoftmax,
+    LogSumExp,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    SoftmaxCrossEntropy,
+    Softplus,
+)
 
 __all__ = ["evaluate", "concrete_shape", "UnsupportedExpression"]
 

@@ -117,7 +117,6 @@ def snippet(case: Case) -> str:
         "from sympy import *",
         "from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction",
         "from symbp.functions import *",
-        "from symbp.softmax import *",
         f"loss = {sp.srepr(case.loss)}",
         "syms = {s.name: s for s in loss.free_symbols}",
         f"model = sb.Model(loss, params=[syms[k] for k in {[p.name for p in case.params]!r}])",

@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from ..codegen import check_writable, generate, generate_tests, write_atomic
+from ..derive import derive
+from ..errors import SymbpError
 from ..model import Model
 from .models import (
     apples,
@@ -43,8 +46,6 @@ EXAMPLES: dict[str, Callable[[], Model]] = {
 
 def example(name: str) -> Model:
     """The built-in model called ``name``."""
-    from ..errors import SymbpError
-
     if name not in EXAMPLES:
         raise SymbpError(f"no built-in example {name!r}; choose one of {', '.join(EXAMPLES)}.")
     return EXAMPLES[name]()
@@ -55,8 +56,6 @@ def regenerate(directory="generated", check: bool = False) -> list[Path]:
 
     With ``check``, write nothing and return the files that are missing or stale.
     """
-    from ..codegen import check_writable, generate, generate_tests, write_atomic
-    from ..derive import derive
 
     directory = Path(directory)
     command = "symbp regenerate"
