@@ -16,12 +16,13 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 from sympy.matrices.expressions.special import OneMatrix, ZeroMatrix
 
 from .errors import SymbpError
-from .functions import broadcast_shape, elementwise
+from .functions import broadcast_shape
 from .graph import Graph, U, placeholder
 from .model import Model, _short
 from .order import ordered_terms
 from .primitives import node_kinds, recognise
 from .primitives.algebra import UnitMatrix
+from .rewrites import broadcast_terms, condition_sides, rows_sum
 from .stable import stabilize
 
 __all__ = ["trace"]
@@ -127,11 +128,11 @@ class _Tracer:
         return plan
 
     def _plan_matadd(self, e):
-        terms = tuple(ordered_terms(sp.MatAdd(*_broadcast_terms(e))))
+        terms = tuple(ordered_terms(sp.MatAdd(*broadcast_terms(e))))
         return terms, lambda *ids: self.graph.op("add", ids, source=e)
 
     def _plan_hadamard(self, e):
-        terms = _broadcast_terms(e)
+        terms = broadcast_terms(e)
         return terms, lambda *ids: self.graph.op("hadamard", ids, source=e)
 
     def _plan_hpow(self, e):
@@ -199,14 +200,14 @@ class _Tracer:
 
     def _plan_sum(self, e):
         """``Sum(f(M[i, j], ...), (i, 0, n - 1))``: ``𝟙ᵀ f(M[:, j], ...)``, a sum over the rows."""
-        return (_rows_sum(e),), lambda i: i
+        return (rows_sum(e),), lambda i: i
 
     def _plan_piecewise(self, e):
         """A ``scalar`` node over the pieces' values and the sides of their conditions, so a
         value the pieces share (Huber's residual) is computed once, before the branch."""
         parts: list = []
         for value, cond in e.args:
-            parts += [value, *_condition_sides(cond)]
+            parts += [value, *condition_sides(cond)]
         children = tuple(dict.fromkeys(p for p in parts if not self._is_const(p)))
 
         def build(*ids):
@@ -240,86 +241,6 @@ class _Tracer:
         if not args:
             return g.leaf(e, "const")
         return g.op("scalar", tuple(args), e.func(*new_args), source=e)
-
-
-def _full_shape(e) -> tuple:
-    """The shape the terms of an elementwise sum or product broadcast to."""
-    shapes = [broadcast_shape(t) for t in e.args]
-    full = []
-    for axis in range(2):
-        sizes = list(dict.fromkeys(s[axis] for s in shapes if s[axis] != 1))
-        if len(sizes) > 1:
-            listed = ", ".join(f"{_short(t, 30)} is {s[0]} x {s[1]}"
-                               for t, s in zip(e.args, shapes, strict=True))
-            raise SymbpError(f"the terms of {_short(e)} do not broadcast to one shape ({listed}).")
-        full.append(sizes[0] if sizes else sp.Integer(1))
-    return tuple(full)
-
-
-def _broadcast_terms(e) -> tuple:
-    """The terms of an elementwise sum or product, a one-row (one-column) term spread over
-    the rows (columns) as NumPy broadcasts it: ``X W + b`` with ``b`` of shape (1, k) is
-    ``X W + 𝟙 b``. SymPy accepts such a sum because it cannot tell that n is not 1."""
-    rows, cols = _full_shape(e)
-    terms = []
-    for t in e.args:
-        shape = broadcast_shape(t)
-        if shape[0] != rows:
-            t = sp.MatMul(OneMatrix(rows, 1), t)
-        if shape[1] != cols:
-            t = sp.MatMul(t, OneMatrix(1, cols))
-        terms.append(t)
-    return tuple(terms)
-
-
-def _condition_sides(cond) -> list:
-    """The expressions a Piecewise condition compares (``|r|`` and 1 in ``|r| <= 1``)."""
-    if isinstance(cond, sp.core.relational.Relational):
-        return [cond.lhs, cond.rhs]
-    if isinstance(cond, (sp.And, sp.Or, sp.Not)):
-        return [side for c in cond.args for side in _condition_sides(c)]
-    if cond in (sp.true, sp.false):
-        return []
-    raise SymbpError(f"symbp cannot branch on the condition {_short(cond)}; compare expressions "
-                     "with <, <=, >, >= (joined by & and |).")
-
-
-def _rows_sum(e):
-    """A ``Sum`` over a row index as a matrix expression: entries become columns."""
-    if len(e.limits) != 1:
-        raise SymbpError(f"the sum {_short(e)} runs over several indices; write one sum per index.")
-    i, lo, hi = e.limits[0]
-    if lo != 0:
-        raise SymbpError(f"the sum {_short(e)} starts at {lo}; symbp sums over whole rows (from 0).")
-    column = _column(e.function, i, hi + 1, e)
-    return MatrixElement(sp.MatMul(OneMatrix(1, hi + 1), column), 0, 0)
-
-
-def _column(f, i, rows, whole):
-    """The ``rows x 1`` column whose entry ``i`` is ``f``."""
-    if not f.has(i):
-        return sp.MatMul(f, OneMatrix(rows, 1))
-    if isinstance(f, MatrixElement):
-        m, r, c = f.args
-        if r == i and not c.has(i) and m.shape[0] == rows:
-            cols = m.shape[1]
-            return m if cols == 1 else sp.MatMul(m, UnitMatrix(c, 0, cols, 1))
-        if c == i and not r.has(i) and m.shape[1] == rows:
-            return _column(MatrixElement(sp.Transpose(m), c, r), i, rows, whole)
-    elif f.is_Add:
-        return sp.MatAdd(*[_column(t, i, rows, whole) for t in f.args])
-    elif f.is_Mul:
-        coeff = sp.Mul(*[t for t in f.args if not t.has(i)])
-        parts = [_column(t, i, rows, whole) for t in f.args if t.has(i)]
-        column = parts[0] if len(parts) == 1 else sp.HadamardProduct(*parts)
-        return column if coeff == 1 else sp.MatMul(coeff, column)
-    elif f.is_Pow and not f.exp.has(i):
-        return sp.HadamardPower(_column(f.base, i, rows, whole), f.exp)
-    elif isinstance(f, sp.Function) and len(f.args) == 1:
-        d = sp.Dummy("d", real=True)
-        return elementwise(sp.Lambda(d, f.func(d)), _column(f.args[0], i, rows, whole))
-    raise SymbpError(f"symbp cannot sum {_short(f)} over the rows in {_short(whole)}: write it with "
-                     f"entries M[{i}, j] of matrices with {rows} rows and functions of one argument.")
 
 
 def _t(m):
