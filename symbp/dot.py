@@ -18,10 +18,11 @@ import sympy as sp
 
 from .derive import as_derivation
 from .errors import SymbpError
-from .explain import edge_gradients, evaluate_at, format_value, step_values
+from .explain import evaluate_at, format_value, step_values
 from .files import MARK, check_writable, sign, write_atomic
 from .ir import Derivation
 from .model import Model
+from .paths import edge_gradients
 from .text import unicode
 
 __all__ = ["graph_dot", "render_graph"]

@@ -18,7 +18,8 @@ import numpy as np
 import sympy as sp
 
 from .errors import SymbpError
-from .explain import edge_gradients, evaluate_at, format_value
+from .explain import evaluate_at, format_value
+from .paths import edge_gradients
 from .text import unicode
 
 if TYPE_CHECKING:
