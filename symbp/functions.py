@@ -36,7 +36,7 @@ __all__ = [
     "Sigmoid", "ReLU", "LeakyReLU", "Softplus", "LogSumExp",
     "Softmax", "LogSoftmax", "SoftmaxCrossEntropy",
     "sigmoid", "relu", "leaky_relu", "softplus", "tanh", "softmax", "log_softmax",
-    "softmax_cross_entropy", "mse", "dense", "is_matrix", "elementwise", "broadcast_shape",
+    "softmax_cross_entropy", "mse", "dense", "is_matrix", "elementwise", "broadcast", "broadcast_shape",
 ]
 
 
@@ -120,6 +120,18 @@ def log_softmax(z):
     return [v - lse for v in zs]
 
 
+def broadcast(shapes) -> tuple | None:
+    """NumPy's broadcast of symbolic shapes (per axis the size other than 1), or None
+    where two terms disagree on an axis."""
+    out = []
+    for dims in zip(*shapes, strict=True):
+        sizes = list(dict.fromkeys(d for d in dims if d != 1))
+        if len(sizes) > 1:
+            return None
+        out.append(sizes[0] if sizes else sp.Integer(1))
+    return tuple(out)
+
+
 def broadcast_shape(m) -> tuple:
     """The shape of the matrix expression ``m`` with NumPy-style broadcasting in its sums.
 
@@ -131,8 +143,7 @@ def broadcast_shape(m) -> tuple:
     if 1 not in shape:
         return shape
     if isinstance(m, (sp.MatAdd, sp.HadamardProduct)):
-        shapes = [broadcast_shape(a) for a in m.args]
-        return tuple(next((d for d in dims if d != 1), sp.Integer(1)) for dims in zip(*shapes, strict=True))
+        return broadcast([broadcast_shape(a) for a in m.args]) or shape  # a mismatch: the tracer says
     if isinstance(m, sp.MatMul):
         mats = [a for a in m.args if getattr(a, "is_Matrix", False)]
         return broadcast_shape(mats[0])[0], broadcast_shape(mats[-1])[1]

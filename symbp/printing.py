@@ -15,6 +15,7 @@ from sympy.matrices.expressions.special import OneMatrix
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
+from .functions import broadcast
 from .lowering import VocabularyLowering
 from .matalg import transpose
 from .naming import Namer
@@ -41,11 +42,6 @@ _COMPACT = (sp.MatAdd, sp.HadamardProduct, sp.HadamardPower, sp.MatMul, sp.Trans
 """The matrix forms that may print as a smaller array NumPy broadcasts (see ``compact_shape``)."""
 
 
-def _broadcast(shapes) -> tuple:
-    """NumPy's broadcast of symbolic shapes whose axes are either 1 or the full size."""
-    return tuple(next((d for d in dims if d != 1), sp.Integer(1)) for dims in zip(*shapes, strict=True))
-
-
 def compact_shape(m) -> tuple:
     """The shape ``CodePrinter`` gives ``m`` where broadcasting is allowed.
 
@@ -61,7 +57,7 @@ def compact_shape(m) -> tuple:
     if isinstance(m, sp.HadamardPower):
         return compact_shape(m.base)
     if isinstance(m, (sp.MatAdd, sp.HadamardProduct)):
-        return _broadcast([compact_shape(a) for a in m.args])
+        return broadcast([compact_shape(a) for a in m.args])
     if isinstance(m, sp.MatMul):
         _, mats = m.as_coeff_matrices()
         if len(mats) == 1:

@@ -14,7 +14,7 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 from sympy.matrices.expressions.special import OneMatrix
 
 from .errors import SymbpError
-from .functions import broadcast_shape, elementwise
+from .functions import broadcast, broadcast_shape, elementwise
 from .model import _short
 from .primitives.algebra import UnitMatrix
 
@@ -24,15 +24,12 @@ __all__ = ["full_shape", "broadcast_terms", "condition_sides", "rows_sum"]
 def full_shape(e) -> tuple:
     """The shape the terms of an elementwise sum or product broadcast to."""
     shapes = [broadcast_shape(t) for t in e.args]
-    full = []
-    for axis in range(2):
-        sizes = list(dict.fromkeys(s[axis] for s in shapes if s[axis] != 1))
-        if len(sizes) > 1:
-            listed = ", ".join(f"{_short(t, 30)} is {s[0]} x {s[1]}"
-                               for t, s in zip(e.args, shapes, strict=True))
-            raise SymbpError(f"the terms of {_short(e)} do not broadcast to one shape ({listed}).")
-        full.append(sizes[0] if sizes else sp.Integer(1))
-    return tuple(full)
+    full = broadcast(shapes)
+    if full is None:
+        listed = ", ".join(f"{_short(t, 30)} is {s[0]} x {s[1]}"
+                           for t, s in zip(e.args, shapes, strict=True))
+        raise SymbpError(f"the terms of {_short(e)} do not broadcast to one shape ({listed}).")
+    return full
 
 
 def broadcast_terms(e) -> tuple:
