@@ -10,8 +10,8 @@ table, the tracer and the namer read the registry instead of tables of their own
 
 from __future__ import annotations
 
-from . import algebra, chain, elementwise, rowwise  # registers the families
+from . import algebra, chain, elementwise, norm, rowwise  # registers the families
 from .base import REGISTRY, Primitive, U, by_class, node_kinds, placeholder, recognise, register
 
 __all__ = ["Primitive", "REGISTRY", "register", "node_kinds", "by_class", "recognise",
-           "algebra", "chain", "elementwise", "rowwise", "U", "placeholder"]
+           "algebra", "chain", "elementwise", "norm", "rowwise", "U", "placeholder"]
