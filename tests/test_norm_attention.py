@@ -241,3 +241,36 @@ def test_generated_backward_has_at_most_1_2_times_the_hand_written_operations(na
     assert abs(loss - hand_loss) <= TOL * max(1.0, abs(loss))
     for k, v in grads.items():
         np.testing.assert_allclose(v, hand[k], rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+def _block_model():
+    T = sp.Symbol("T", integer=True, positive=True)
+    Q, K, V = (sp.MatrixSymbol(s, T, 4) for s in "QKV")
+    g, b = sp.MatrixSymbol("g", 1, 4), sp.MatrixSymbol("b", 1, 4)
+    H = sb.layer_norm(Q, g, b)
+    return sb.Model(sb.mse(sb.attention(H, K, V, causal=True), Q), params=[Q, K, V, g, b])
+
+
+def test_explain_shows_no_zero_path_through_the_inverse_deviation():
+    text = sb.explain(sb.derive(_block_model()))
+    assert "∂L/∂R1" not in text and "0 0" not in text
+    assert "mean_row(∂L/∂H1 ⊙ H1)" in text
+
+
+def test_graph_picture_collapses_layer_norm_and_attention_into_one_node_each():
+    d = sb.derive(_block_model())
+    expanded, collapsed = sb.graph_dot(d), sb.graph_dot(d, collapse=True)
+    assert '"R1" [' in expanded and '"S1" [' in expanded and '"R1" -> "H1"' in expanded
+    assert '"R1"' not in collapsed and '"S1"' not in collapsed
+    assert "H1: layer norm" in collapsed and "P1: attention weights" in collapsed
+    assert "softmax(mask((Z1 Kᵀ) / 2))" in collapsed
+    assert '"K" -> "P1"' in collapsed and '"Z1" -> "P1"' in collapsed
+
+
+def test_graph_picture_collapses_unmasked_attention_and_batch_norm():
+    X, K, V = (sp.MatrixSymbol(s, 4, 4) for s in "XKV")
+    g, b = sp.MatrixSymbol("g", 1, 4), sp.MatrixSymbol("b", 1, 4)
+    model = sb.Model(sb.mse(sb.attention(sb.batch_norm(X, g, b), K, V), X), params=[K, V, g, b])
+    collapsed = sb.graph_dot(model, collapse=True)
+    assert "batch norm" in collapsed and "attention weights" in collapsed
+    assert "softmax((Z1 Kᵀ) / 2)" in collapsed

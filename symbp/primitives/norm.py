@@ -11,7 +11,7 @@ variance). Both are two nodes and plain algebra::
 ``norm``'s rule gives the *total* derivative through ``X`` (also through ``R``) in the
 textbook compact form ``R ⊙ (G - mean(G) - H ⊙ mean(G ⊙ H))``, where ``G`` is the adjoint
 of ``H`` (so ``G = Y̅ ⊙ 𝟙γ``: gamma folded in by the Hadamard rule); the path through
-``R`` is thereby counted, and ``R``'s own adjoint is zero (its rule passes zero on).
+``R`` is thereby counted, and ``R`` gets a zero contribution, which the sweep drops.
 
 Attention is ``softmax(mask(Q Kᵀ / √d_k)) V`` built from the existing softmax and
 matrix product: the rule table derives ``dP = G Vᵀ``, ``dS = P ⊙ (dP - rowsum(dP ⊙ P))``,
@@ -154,9 +154,9 @@ def _broadcast(stat, shape):
 
 
 def _istd_vjp(c):
-    """Zero: ``norm``'s rule already counts the path through ``R``. Written ``0 ⋅ 0`` so
-    that the sum of ``X``'s contributions drops it (a zero coefficient)."""
-    return (sp.MatMul(sp.Integer(0), ZeroMatrix(*c.a[0].shape)),)
+    """Zero: ``norm``'s rule already counts the path through ``R`` (never reached: the
+    sweep drops the zero contribution ``norm`` gives ``R``)."""
+    return (ZeroMatrix(*c.a[0].shape),)
 
 
 class CausalMask(MatrixExpr):
@@ -237,7 +237,7 @@ def _mask_vjp(c):
 
 def _embedding_vjp(c):
     ids, table = c.a
-    return sp.MatMul(sp.Integer(0), ZeroMatrix(*ids.shape)), ScatterRows(ids, c.g, table.shape[0])
+    return ZeroMatrix(*ids.shape), ScatterRows(ids, c.g, table.shape[0])
 
 
 def _stat_operands(e):
