@@ -13,7 +13,8 @@ from .errors import SymbpError
 from .functions import _elementwise, broadcast_shape
 from .matalg import hashed
 from .model import as_expr
-from .primitives.elementwise import ELU, GELU, SiLU
+from .primitives.elementwise import ELU, SiLU
+from .primitives.gaussian import GELU
 from .primitives.norm import CausalMask, Embedding, InvStd, Normalize
 from .primitives.rowwise import Softmax
 

@@ -30,7 +30,8 @@ from .functions import (
     Softplus,
 )
 from .model import Model, _short
-from .primitives.elementwise import ELU, GELU, NormalCDF, NormalPDF, SiLU
+from .primitives.elementwise import ELU, SiLU
+from .primitives.gaussian import GELU, NormalCDF, NormalPDF
 from .primitives.norm import CausalMask, Embedding, InvStd, Normalize
 from .source import literal
 

@@ -33,7 +33,7 @@ import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 from sympy.matrices.expressions.special import OneMatrix, ZeroMatrix
 
-from ..matalg import neg, times
+from ..matalg import neg
 from .base import Primitive, code_paren, np_name, register
 
 __all__ = ["InvStd", "Normalize", "CausalMask", "Embedding", "StatMean", "ScatterRows"]
@@ -96,7 +96,8 @@ class StatMean(_Stat):
         return self.args[0].shape
 
     def _latex(self, printer):
-        return rf"\operatorname{{mean}}_{{\text{{{_AXIS_TEXT[self.axis]}}}}}\left({printer._print(self.args[0])}\right)"
+        axis, m = _AXIS_TEXT[self.axis], printer._print(self.args[0])
+        return rf"\operatorname{{mean}}_{{\text{{{axis}}}}}\left({m}\right)"
 
     def _sympystr(self, printer):
         return f"mean_{_AXIS_TEXT[self.axis]}({printer._print(self.args[0])})"
