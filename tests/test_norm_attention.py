@@ -274,3 +274,31 @@ def test_graph_picture_collapses_unmasked_attention_and_batch_norm():
     collapsed = sb.graph_dot(model, collapse=True)
     assert "batch norm" in collapsed and "attention weights" in collapsed
     assert "softmax((Z1 Kᵀ) / 2)" in collapsed
+
+
+def _pre_ln_block():
+    """One pre-LN transformer block on one sequence of 6 tokens: token embedding + learned
+    positions, layer norm, causal attention, residual, layer norm, GELU MLP, residual,
+    output projection, softmax cross-entropy per token."""
+    T, d, V, h = 6, 4, 5, 8
+    ids, Y = sp.MatrixSymbol("ids", T, 1), sp.MatrixSymbol("Y", T, V)
+    E, P = sp.MatrixSymbol("E", V, d), sp.MatrixSymbol("P", T, d)
+    g1, b1, g2, b2 = (sp.MatrixSymbol(n, 1, d) for n in ("g1", "b1", "g2", "b2"))
+    Wq, Wk, Wv, Wo = (sp.MatrixSymbol(n, d, d) for n in ("Wq", "Wk", "Wv", "Wo"))
+    W1, c1 = sp.MatrixSymbol("W1", d, h), sp.MatrixSymbol("c1", 1, h)
+    W2, c2, U = sp.MatrixSymbol("W2", h, d), sp.MatrixSymbol("c2", 1, d), sp.MatrixSymbol("U", d, V)
+    X0 = sb.embedding(ids, E) + P
+    H = sb.layer_norm(X0, g1, b1)
+    X1 = X0 + sb.attention(H * Wq, H * Wk, H * Wv, causal=True) * Wo
+    X2 = X1 + sb.dense(sb.gelu(sb.dense(sb.layer_norm(X1, g2, b2), W1, c1)), W2, c2)
+    params = [E, P, g1, b1, Wq, Wk, Wv, Wo, g2, b2, W1, c1, W2, c2, U]
+    return sb.Model(sb.softmax_cross_entropy(X2 * U, Y), params=params, name="pre_ln_block")
+
+
+@pytest.mark.parametrize("reference", ["autograd", "torch", "jax", "fd"])
+def test_a_pre_ln_transformer_block_on_one_sequence_passes_check(reference):
+    if reference == "jax":
+        pytest.importorskip("jax")
+    ids = np.array([[0], [3], [3], [4], [1], [2]])
+    sb.check(_pre_ln_block(), reference=reference, data={"ids": ids},
+             rtol=1e-5 if reference == "fd" else TOL)

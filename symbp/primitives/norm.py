@@ -186,6 +186,8 @@ class CausalMask(MatrixExpr):
 class Embedding(MatrixExpr):
     """Rows of ``E`` (``V x d``) picked by the integer ids of a ``T x 1`` column."""
 
+    index_args = {0: 1}  # argument 0 holds row indices of argument 1 (to draw as integers)
+
     def __new__(cls, ids, table):
         return super().__new__(cls, ids, table)
 
