@@ -51,9 +51,8 @@ def test_torch_backward_equals_torch_autodiff_of_the_forward_and_the_numpy_modul
     value.backward()
     # reference: torch's own autograd through the forward statements (no derived backward)
     plain = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
-    inputs = [module.tnp.asarray(v) if isinstance(v, torch.Tensor) else v
-              for v in module._read(plain, tdata)]
-    module._tensor(module._forward(module.tnp, *inputs)[0]).backward()
+    inputs = module._arrays(module._read(plain, tdata))
+    module._tensor(module._forward(module.xp, *inputs)[0]).backward()
     want_loss, want = numpy_module.loss_and_grad(params, **data)
     assert value.item() == pytest.approx(want_loss, abs=1e-12)
     for name in params:
