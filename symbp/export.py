@@ -54,7 +54,6 @@ def plan_export(d: Derivation, command: str, target: str) -> dict:
     assigned = _assigned(head) + (["dtype"] if len(forward) != len(head) else [])
     read = _loads(backward + [code for _, code in context["grads"]])
     context.update({
-        "target": target,
         "dtype_line": next((line for line in context["grad_body"].lines
                             if line.startswith("dtype = ")), None),
         "forward_lines": head,
@@ -62,7 +61,6 @@ def plan_export(d: Derivation, command: str, target: str) -> dict:
         "numpy_style": any(_NUMPY_STYLE.search(line) for line in [*head, *backward]),
         "saved": [name for name in assigned if name in read and name != "dtype"],
         "inputs": reader["unpack"].rstrip(","),
-        "param_keys": [key for _, key in reader["params"]],
         "data_keys": [key for _, key in reader["data"]],
         "reads": [(ident, f"params[{literal(key)}]") for ident, key in reader["params"]]
         + [(ident, f"data[{literal(key)}]") for ident, key in reader["data"]],
