@@ -184,3 +184,23 @@ def test_backward_scales_the_derived_gradients_by_the_incoming_cotangent():
     for name in params:
         assert np.allclose(tparams[name].grad.numpy(), -3.0 * want[name], atol=1e-12, rtol=0)
         assert np.allclose(jgrads[name], -3.0 * want[name], atol=1e-12, rtol=0)
+
+
+def test_an_edited_export_is_not_overwritten_without_force(tmp_path):
+    d = sb.derive(example("mlp"))
+    path = sb.emit(d, tmp_path / "mlp_jax.py", target="jax")
+    edited = path.read_text().replace("def sgd_step", "def my_step")
+    path.write_text(edited)
+    with pytest.raises(sb.SymbpError, match="edited since symbp wrote it"):
+        sb.emit(d, path, target="jax")
+    assert path.read_text() == edited
+    sb.emit(d, path, target="jax", force=True)
+    assert "def sgd_step" in path.read_text()
+
+
+def test_jax_gradient_with_respect_to_data_is_nan_not_a_silent_zero():
+    d = sb.derive(example("mlp"))
+    numpy_module, module = sb.compile(d), sb.compile(d, target="jax")
+    params, data = numpy_module.init_params(rng=0), numpy_module.random_data(rng=1, samples=3)
+    grad_x = jax.grad(lambda X: module.loss(params, X=X, Y=data["Y"]))(jnp.asarray(data["X"]))
+    assert grad_x.shape == data["X"].shape and bool(jnp.all(jnp.isnan(grad_x)))
