@@ -7,7 +7,8 @@ values the backward pass reads) and ``_backward`` (the derived gradients). Both 
 ``xp``: ``jax.numpy`` for JAX; for torch, ``array_api_compat.torch`` where the statements are
 array-API calls (``xp.sum(...)``), ``torch._numpy`` (NumPy's API over tensors) where they are
 NumPy calls and methods (``np.exp(...)``, ``Z.sum(axis=1)``) -- their first line ``np = xp``
-lets those run unchanged.
+lets those run unchanged. Scalar models read their per-sample data as the NumPy module does
+(``_batch``: N samples, scalars broadcast).
 """
 
 from __future__ import annotations
@@ -36,9 +37,6 @@ def template_of(target) -> str:
 
 def plan_export(d: Derivation, command: str, target: str) -> dict:
     """Everything a torch or jax template renders: the NumPy plan plus the split sweep."""
-    if d.model.is_scalar:
-        raise SymbpError(f"target={target!r} exports models over matrices and tensors; the model "
-                         f"{d.model.name!r} is scalar (one sample per call): use target='numpy'.")
     context = plan_module(d, command)
     p = _Planner(d)
     reader = context["loss_reader"]
@@ -58,14 +56,22 @@ def plan_export(d: Derivation, command: str, target: str) -> dict:
                             if line.startswith("dtype = ")), None),
         "forward_lines": head,
         "backward_lines": backward,
-        "numpy_style": any(_NUMPY_STYLE.search(line) for line in [*head, *backward]),
+        "numpy_style": any(_NUMPY_STYLE.search(line) for line in
+                           [*head, *backward, *(code for _, code in context["grads"])]),
         "saved": [name for name in assigned if name in read and name != "dtype"],
         "inputs": reader["unpack"].rstrip(","),
         "data_keys": [key for _, key in reader["data"]],
         "reads": [(ident, f"params[{literal(key)}]") for ident, key in reader["params"]]
-        + [(ident, f"data[{literal(key)}]") for ident, key in reader["data"]],
+        + [(ident, _read(code, key))
+           for (ident, code), (_, key) in zip(reader["reads"], reader["data"], strict=True)],
     })
     return context
+
+
+def _read(numpy_code: str, key: str) -> str:
+    """How the export reads one data entry: a size as an int, an array as the framework's."""
+    fn = "int" if numpy_code.startswith("_size(") else "_array"
+    return f"{fn}(data[{literal(key)}])"
 
 
 def _gradient_targets(d: Derivation) -> list:

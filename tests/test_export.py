@@ -14,7 +14,8 @@ jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
 jnp = jax.numpy
 
-MODELS = ["mlp", "mlp_relu", "softmax_regression", "autoencoder", "rnn", "tanh_trace"]
+MODELS = ["mlp", "mlp_relu", "softmax_regression", "autoencoder", "rnn", "tanh_trace",
+          "xor", "tanh_4_8_1", "shopping", "apples"]  # the last four: scalar models
 
 
 @pytest.fixture(scope="module", params=MODELS)
@@ -139,12 +140,6 @@ def test_unknown_target_is_one_sentence_naming_it_and_the_valid_ones(tmp_path):
 def test_default_target_is_the_unchanged_numpy_module():
     d = sb.derive(example("mlp"))
     assert sb.generate(d) == sb.generate(d, target="numpy")
-
-
-def test_scalar_model_export_is_refused_with_the_reason():
-    d = sb.derive(example("xor"))
-    with pytest.raises(sb.SymbpError, match="'xor' is scalar.*target='numpy'"):
-        sb.generate(d, target="jax")
 
 
 def test_emit_with_tests_for_torch_is_refused_before_writing(tmp_path):
