@@ -1,4 +1,5 @@
-"""Derivation -> standalone NumPy module (source text, file, or imported module).
+"""Derivation -> standalone NumPy module (source text, file, or imported module), or its
+PyTorch / JAX export (``target="torch"`` / ``"jax"``, planned by ``export.plan_export``).
 
 The math is printed by ``printing.CodePrinter``; Jinja2 only lays out the
 module (``templates/module.py.j2``). ``plan_module`` computes everything the
@@ -16,6 +17,7 @@ from pathlib import Path
 import jinja2
 
 from .errors import SymbpError
+from .export import plan_export, template_of
 from .files import HEADER, check_writable, content_hash, write_atomic
 from .ir import Derivation
 from .planning import plan_module
@@ -69,10 +71,14 @@ def _derivation(d) -> Derivation:
     return d
 
 
-def generate(d: Derivation, command: str = "symbp.generate(derivation)") -> str:
-    """The Python source of a standalone NumPy module for ``d``."""
+def generate(d: Derivation, command: str = "symbp.generate(derivation)", target: str = "numpy") -> str:
+    """The Python source of a standalone NumPy module for ``d`` (``target="numpy"``), or of its
+    PyTorch export (a ``torch.autograd.Function`` + ``nn.Module``, ``target="torch"``) or JAX
+    export (a ``jax.custom_vjp`` loss, ``target="jax"``), whose backward is the derived one."""
+    template = template_of(target)
     d = _derivation(d)
-    return _render("module.py.j2", plan_module(d, command), d.model.name, command)
+    context = plan_module(d, command) if target == "numpy" else plan_export(d, command, target)
+    return _render(template, context, d.model.name, command)
 
 
 def generate_tests(d: Derivation, module: str, command: str = "symbp.generate_tests") -> str:
@@ -81,17 +87,22 @@ def generate_tests(d: Derivation, module: str, command: str = "symbp.generate_te
 
 
 def emit(d: Derivation, path, force: bool = False, tests: bool = False,
-         command: str | None = None) -> Path:
-    """Write the module for ``d`` to ``path`` (and ``test_<stem>.py`` with ``tests``).
+         command: str | None = None, target: str = "numpy") -> Path:
+    """Write the module for ``d`` to ``path`` (and ``test_<stem>.py`` with ``tests``);
+    ``target`` as in ``generate``.
 
     The write is atomic; a file symbp did not generate, or one edited since,
     is only overwritten with ``force=True``.
     """
     path = Path(path)
+    template_of(target)
     if path.suffix != ".py":
         raise SymbpError(f"the module path {path} must end in .py.")
-    command = command or f"symbp.emit(derivation, {str(path)!r})"
-    module = generate(d, command)
+    if tests and target != "numpy":
+        raise SymbpError(f"tests=True writes the NumPy module's tests; target={target!r} has none.")
+    shown = "" if target == "numpy" else f", target={target!r}"
+    command = command or f"symbp.emit(derivation, {str(path)!r}{shown})"
+    module = generate(d, command, target)
     test_path = path.with_name(f"test_{path.stem}.py")
     test = generate_tests(d, path.stem, command) if tests else None
     for target, text in ((path, module), (test_path, test)):
@@ -103,11 +114,12 @@ def emit(d: Derivation, path, force: bool = False, tests: bool = False,
     return path
 
 
-def compile_module(d: Derivation) -> types.ModuleType:
-    """The generated module for ``d``, imported in memory (tracebacks show its lines)."""
-    source = generate(_derivation(d))
+def compile_module(d: Derivation, target: str = "numpy") -> types.ModuleType:
+    """The generated module for ``d`` (``target`` as in ``generate``), imported in memory
+    (tracebacks show its lines)."""
+    source = generate(_derivation(d), target=target)
     digest = content_hash(source)[:12]
-    filename = f"<symbp:{d.model.name}:{digest}>"  # one cache entry per distinct source
+    filename = f"<symbp:{d.model.name}:{target}:{digest}>"  # one cache entry per distinct source
     module = types.ModuleType(f"symbp_generated_{d.model.name}")
     module.__file__ = filename
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
