@@ -18,7 +18,7 @@ import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from ..matalg import times, transpose
-from .base import Primitive, code_paren, np_name, register, unicode_call
+from .base import Primitive, code_paren, np_name, register
 
 __all__ = ["Kron", "KronAdjoint", "LogDet"]
 
