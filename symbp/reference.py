@@ -43,8 +43,9 @@ _UNARY = {sp.exp: "exp", sp.log: "log", sp.sin: "sin", sp.cos: "cos", sp.tan: "t
           sp.Trace: "trace", sp.Inverse: "inv",  # Inverse before MatPow, which it subclasses
           sp.Determinant: "det", sp.DiagMatrix: "diag", LogDet: "logdet",
           log1p: "log1p", expm1: "expm1", exp2: "exp2", log2: "log2", log10: "log10"}
-_FOLDS = {sp.KroneckerProduct: "kron", sp.Max: "maximum", sp.Min: "minimum", LogSumExp: "logaddexp", sp.And: "logical_and",
-          sp.Or: "logical_or", sp.Xor: "logical_xor"}
+_FOLDS = {sp.KroneckerProduct: "kron", sp.Max: "maximum", sp.Min: "minimum",
+          LogSumExp: "logaddexp", sp.And: "logical_and", sp.Or: "logical_or",
+          sp.Xor: "logical_xor"}
 # f(x) = outer(inner(x)): reciprocal and inverse-reciprocal functions
 _COMPOSED = {sp.sec: ("1 / ", "cos", ""), sp.csc: ("1 / ", "sin", ""),
              sp.cot: ("1 / ", "tan", ""), sp.sech: ("1 / ", "cosh", ""),
