@@ -41,8 +41,6 @@ class Role(str, Enum):
     __format__ = str.__format__
 
 
-FORWARD_ROLES = (Role.FORWARD, Role.AUX, Role.OUTPUT, Role.LOSS)
-BACKWARD_ROLES = (Role.ADJOINT, Role.GRADIENT)
 
 VIEWS: dict[str, Callable] = {}
 """view name -> function(derivation, **options); filled by the consumers (explain, latex)."""
