@@ -67,9 +67,15 @@ class KronAdjoint(MatrixExpr):
     def _dims(self):
         """``(m, p, n, q)``: A is m x n and B p x q."""
         g, other, side, rows, cols = self.args
-        if side == 0:
-            return rows, other.shape[0], cols, other.shape[1]
-        return other.shape[0], rows, other.shape[1], cols
+        p, q = map(sp.sympify, other.shape)
+        return (rows, p, cols, q) if side == 0 else (p, rows, q, cols)
+
+    def _entry(self, i, j, **kwargs):
+        g, other, side = self.args[:3]
+        m, p, n, q = self._dims()
+        if side == 0:  # the (i, j) block of G against B
+            return _block_sum(lambda r, c: g[i * p + r, j * q + c] * other[r, c], p, q)
+        return _block_sum(lambda r, c: other[r, c] * g[r * p + i, c * q + j], m, n)
 
     def _sympystr(self, printer):
         g, other = (_text_operand(printer, a) for a in self.args[:2])
@@ -89,6 +95,14 @@ class KronAdjoint(MatrixExpr):
         spec = "ikjl,kl->ij" if side == 0 else "ikjl,ij->kl"
         return (f'{np_name(printer, "einsum")}("{spec}", {code_paren(printer, g)}.reshape({dims}), '
                 f"{printer._print(other)})")
+
+
+def _block_sum(term, rows, cols):
+    """``Σ_r Σ_c term(r, c)`` over ``rows x cols`` indices (a SymPy ``Sum`` if symbolic)."""
+    if rows.is_Integer and cols.is_Integer:
+        return sp.Add(*[term(r, c) for r in range(int(rows)) for c in range(int(cols))])
+    r, c = sp.Dummy("r", integer=True), sp.Dummy("c", integer=True)
+    return sp.Sum(term(r, c), (r, 0, rows - 1), (c, 0, cols - 1))
 
 
 def _kron_operands(e):
