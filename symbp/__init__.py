@@ -37,6 +37,7 @@ from .ir import Derivation, Step
 from .latex import latex_document
 from .lesson import lesson_html
 from .model import Model
+from .nn import attention, batch_norm, elu, embedding, gelu, layer_norm, silu
 from .version import __version__
 
 __all__ = [
@@ -44,4 +45,5 @@ __all__ = [
     "check", "Report", "explain", "latex_document", "lesson_html", "graph_dot", "render_graph",
     "dense", "sigmoid", "relu", "leaky_relu", "softplus", "tanh", "softmax", "log_softmax",
     "softmax_cross_entropy", "mse", "__version__",
+    "gelu", "silu", "elu", "layer_norm", "batch_norm", "attention", "embedding",
 ]

@@ -100,7 +100,8 @@ class _Sweep:
             ctx = Ctx(node, [self.prov[a] for a in node.args], self.prov[i], self.adj[i],
                       [self.prov[x] for x in node.aux])
             for arg, contribution in zip(node.args, vjp(ctx), strict=True):
-                if self.needs[arg]:
+                if self.needs[arg] and not isinstance(contribution, sp.ZeroMatrix):  # a path
+                    # counted elsewhere (layer norm's x̂ rule counts the one through 1/σ)
                     self.terms[arg].append((i, contribution))
 
     # -- pass 2: folding decisions -----------------------------------------

@@ -4,6 +4,10 @@ One node per operation, labelled with its formula; edges follow the data
 flow from left to right. With values, each edge carries the forward value
 flowing along it (top, black) and the gradient flowing back (bottom, red),
 as in the figures of the lesson this project grew from.
+
+``collapse=True`` draws each block of the vocabulary as one node: layer or batch norm's
+``1/σ`` and ``x̂`` steps as one "layer norm" node, attention's scores, mask and softmax as
+one "attention weights" node; the default expands every step.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from .model import Model
 from .paths import edge_gradients
 from .text import unicode
 
-__all__ = ["graph_dot", "render_graph"]
+__all__ = ["graph_dot", "render_graph", "blocks"]
 
 _GRADIENT = "#c0392b"
 
@@ -37,9 +41,55 @@ def _label(title: str, formula: str | None = None) -> str:
     return f'<{head}<br/><font point-size="10">{html.escape(formula)}</font>>'
 
 
-def graph_dot(d: Derivation | Model, values: Mapping | None = None) -> str:
-    """The computational graph of ``d`` (a Derivation, or a Model to derive) as DOT text."""
+_BLOCK_TITLES = {"normalize": {1: "layer norm", 0: "batch norm"}, "softmax": "attention weights"}
+
+
+def blocks(d: Derivation) -> dict[str, str]:
+    """``step name -> the step that stands for its block`` for the steps of a block other
+    than its last: a norm's ``1/σ`` (its ``x̂`` stands for it), attention's scores and mask
+    (its probabilities stand for them); a step used outside its block stays drawn."""
+    by_name = {s.name: s for s in d.forward}
+    users: dict[str, list[str]] = {}
+    for step in d.forward:
+        for name in step.inputs:
+            users.setdefault(name, []).append(step.name)
+    out: dict[str, str] = {}
+    for step in d.forward:
+        if step.kind == "normalize":
+            chain = [n for n in step.inputs if getattr(by_name.get(n), "kind", "") == "istd"]
+        elif step.kind == "softmax" and _scores(step, by_name):
+            chain = _scores(step, by_name)
+        else:
+            continue
+        for name in chain:
+            if all(u in (step.name, *chain) for u in users.get(name, [])):
+                out[name] = step.name
+    return out
+
+
+def _scores(step, by_name) -> list[str]:
+    """The scaled scores ``Q Kᵀ / √d`` (and their causal mask) a softmax reads, or []."""
+    chain, names = [], list(step.inputs)
+    while len(names) == 1 and getattr(by_name.get(names[0]), "kind", "") in ("causal_mask", "scale"):
+        chain.append(names[0])
+        if by_name[names[0]].kind == "scale":
+            break
+        names = [n for n in by_name[names[0]].inputs if n in by_name]
+    return chain if chain and by_name[chain[-1]].kind == "scale" else []
+
+
+def _block_label(d: Derivation, step) -> str | None:
+    title = _BLOCK_TITLES.get(step.kind)
+    if isinstance(title, dict):
+        title = title[int(d.graph.nodes[step.node].attr)]
+    return title
+
+
+def graph_dot(d: Derivation | Model, values: Mapping | None = None, collapse: bool = False) -> str:
+    """The computational graph of ``d`` (a Derivation, or a Model to derive) as DOT text;
+    ``collapse`` draws each norm or attention block as one node (see the module docstring)."""
     d = as_derivation(d)
+    merged = blocks(d) if collapse else {}
     env = step_values(d, values) if values is not None else None
     flows = edge_gradients(d)
     names = {s: s.name for s in d.model.symbols}
@@ -57,9 +107,13 @@ def graph_dot(d: Derivation | Model, values: Mapping | None = None) -> str:
             shape = "box" if sym in params else "plaintext"
             lines.append(f"  {_quote(sym.name)} [shape={shape}, label={_label(sym.name)}];")
     for step in d.forward:
-        lines.append(f"  {_quote(step.name)} [shape=ellipse, "
-                     f"label={_label(step.name, unicode(step.expr))}];")
-        sources = sorted({names[s] for s in step.expr.free_symbols if s in names and s not in dims})
+        if step.name in merged:
+            continue
+        title = _block_label(d, step) if collapse else None
+        expr = _block_expr(d, step, merged)
+        label = _label(step.name if title is None else f"{step.name}: {title}", unicode(expr))
+        lines.append(f"  {_quote(step.name)} [shape=ellipse, label={label}];")
+        sources = sorted({names[s] for s in expr.free_symbols if s in names and s not in dims})
         for source in sources:
             sym = next(s for s, n in names.items() if n == source)
             lines.append(f"  {_quote(source)} -> {_quote(step.name)}"
@@ -70,6 +124,15 @@ def graph_dot(d: Derivation | Model, values: Mapping | None = None) -> str:
     lines.append(f"  {_quote(loss)} -> {_quote(end)}{_edge_label(env, d.loss, sp.Integer(1))};")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _block_expr(d: Derivation, step, merged: dict):
+    """The step's formula with the steps merged into it written in (``softmax(mask(...))``)."""
+    inner = {s.symbol: s.expr for s in d.forward if merged.get(s.name) == step.name}
+    expr = step.expr
+    for _ in range(len(inner)):
+        expr = expr.xreplace(inner)
+    return expr
 
 
 def _fresh(name: str, taken: set) -> str:
@@ -97,7 +160,7 @@ def _edge_label(env, sym, gradient) -> str:
 
 
 def render_graph(d: Derivation | Model, path, values: Mapping | None = None,
-                 force: bool = False) -> Path:
+                 force: bool = False, collapse: bool = False) -> Path:
     """Render the graph to ``path`` (.svg, .png or .pdf) with Graphviz's ``dot``.
 
     Like ``emit``, it replaces only a picture symbp rendered (unedited), unless ``force``.
@@ -114,7 +177,7 @@ def render_graph(d: Derivation | Model, path, values: Mapping | None = None,
     check_writable(path, force)
     d = as_derivation(d)
     try:
-        result = subprocess.run([dot, f"-T{fmt}"], input=graph_dot(d, values).encode(),
+        result = subprocess.run([dot, f"-T{fmt}"], input=graph_dot(d, values, collapse).encode(),
                                 capture_output=True, timeout=120)
     except subprocess.TimeoutExpired:
         raise SymbpError(f"dot did not finish the graph of {d.model.name} within 120 s.") from None

@@ -30,7 +30,10 @@ from .functions import (
     Softplus,
 )
 from .model import Model, _short
+from .primitives.elementwise import ELU, SiLU
+from .primitives.gaussian import GELU, NormalCDF, NormalPDF
 from .primitives.linalg import LogDet
+from .primitives.norm import CausalMask, Embedding, InvStd, Normalize
 from .source import literal
 
 __all__ = ["reference_source", "reference_function"]
@@ -42,6 +45,8 @@ _UNARY = {sp.exp: "exp", sp.log: "log", sp.sin: "sin", sp.cos: "cos", sp.tan: "t
           ReLU: "relu", Softplus: "softplus", Softmax: "softmax", LogSoftmax: "log_softmax",
           sp.Trace: "trace", sp.Inverse: "inv",  # Inverse before MatPow, which it subclasses
           sp.Determinant: "det", sp.DiagMatrix: "diag", LogDet: "logdet",
+          GELU: "gelu", SiLU: "silu", NormalCDF: "normal_cdf",
+          NormalPDF: "normal_pdf",
           log1p: "log1p", expm1: "expm1", exp2: "exp2", log2: "log2", log10: "log10"}
 _FOLDS = {sp.KroneckerProduct: "kron", sp.Max: "maximum", sp.Min: "minimum",
           LogSumExp: "logaddexp", sp.And: "logical_and", sp.Or: "logical_or",
@@ -134,6 +139,8 @@ class _Printer:
             return [x for pair in e.args for x in pair.args]
         if isinstance(e, sp.Sum):  # printed with its index bound (see ``node``)
             return []
+        if isinstance(e, (Normalize, InvStd)):  # the statistics from X, by the framework
+            return [e.args[0]]
         return list(e.args)
 
     def node(self, e, a: list, bound: dict) -> str:
@@ -207,8 +214,18 @@ class _Printer:
             return f"F.logical_not({a[0]})"
         if isinstance(e, LeakyReLU):
             return f"F.leaky_relu({a[0]}, {a[1]})"
+        if isinstance(e, ELU):
+            return f"F.elu({a[0]}, {a[1]})"
         if isinstance(e, sp.Heaviside):
             return f"F.step({a[0]}, {a[1] if len(a) > 1 else 0.5})"
+        if isinstance(e, Normalize):
+            return f"F.normalize({a[0]}, {float(e.args[1].args[1])!r}, {int(e.args[2])})"
+        if isinstance(e, InvStd):
+            return f"F.istd({a[0]}, {float(e.args[1])!r}, {int(e.args[2])})"
+        if isinstance(e, CausalMask):
+            return f"F.causal_mask({a[0]})"
+        if isinstance(e, Embedding):
+            return f"F.embedding({a[0]}, {a[1]})"
         if isinstance(e, SoftmaxCrossEntropy):
             return f"F.sce({a[0]}, {a[1]})"
         raise SymbpError(f"the reference printer has no operation for {_short(e)}.")

@@ -67,6 +67,40 @@ class NumpyOps:
     def softplus(self, x):
         return self.xp.logaddexp(0.0, x)
 
+    def erf(self, x):  # NumPy has none: SciPy's (finite differences only)
+        from scipy.special import erf
+
+        return erf(x)
+
+    def normal_cdf(self, x):
+        return 0.5 * (1.0 + self.erf(x / np.sqrt(2.0)))
+
+    def normal_pdf(self, x):
+        return self.xp.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
+
+    def gelu(self, x):  # the exact GELU, from its definition x Φ(x)
+        return x * self.normal_cdf(x)
+
+    def silu(self, x):
+        return x * self.sigmoid(x)
+
+    def elu(self, x, alpha):
+        return self.xp.where(x > 0, x, alpha * (self.xp.exp(self.xp.minimum(x, 0.0)) - 1.0))
+
+    def istd(self, x, eps, axis):  # 1 / sqrt(biased variance + eps) along axis
+        centred = x - self.xp.mean(x, axis=axis, keepdims=True)
+        return 1.0 / self.xp.sqrt(self.xp.mean(centred * centred, axis=axis, keepdims=True) + eps)
+
+    def normalize(self, x, eps, axis):  # layer norm (axis 1) or training batch norm (axis 0)
+        return (x - self.xp.mean(x, axis=axis, keepdims=True)) * self.istd(x, eps, axis)
+
+    def causal_mask(self, s):  # -inf above the diagonal
+        rows, cols = s.shape
+        return self.xp.where(np.tri(rows, cols, dtype=bool), s, -np.inf)
+
+    def embedding(self, ids, table):
+        return table[np.asarray(ids, dtype=np.int64)[:, 0]]
+
     def log_softmax(self, z):
         shifted = z - self.xp.max(z, axis=1, keepdims=True)
         return shifted - self.xp.log(self.xp.sum(self.xp.exp(shifted), axis=1, keepdims=True))
@@ -89,6 +123,11 @@ class AutogradOps(NumpyOps):
 
         self.xp = autograd.numpy
 
+    def erf(self, x):
+        from autograd.scipy.special import erf
+
+        return erf(x)
+
     def value_and_grad(self, f, params):
         import autograd
 
@@ -109,6 +148,11 @@ class JaxOps(NumpyOps):
         import jax
 
         return jax.nn.sigmoid(x)
+
+    def erf(self, x):
+        import jax
+
+        return jax.scipy.special.erf(x)
 
     def value_and_grad(self, f, params):
         import jax
@@ -169,6 +213,33 @@ class TorchOps(NumpyOps):
     def softplus(self, x):
         x = self._t(x)
         return self.xp.logaddexp(self.xp.zeros_like(x), x)
+
+    def erf(self, x):
+        return self.xp.special.erf(self._t(x))
+
+    def gelu(self, x):
+        return self.xp.nn.functional.gelu(self._t(x))
+
+    def silu(self, x):
+        return self.xp.nn.functional.silu(self._t(x))
+
+    def elu(self, x, alpha):
+        return self.xp.nn.functional.elu(self._t(x), alpha=float(alpha))
+
+    def normalize(self, x, eps, axis):
+        functional = self.xp.nn.functional
+        x = self._t(x)
+        if axis == 1:
+            return functional.layer_norm(x, (x.shape[1],), eps=eps)
+        return functional.batch_norm(x, None, None, training=True, eps=eps)
+
+    def causal_mask(self, s):
+        s = self._t(s)
+        keep = self.xp.ones(s.shape, dtype=self.xp.bool).tril()
+        return s.masked_fill(~keep, float("-inf"))
+
+    def embedding(self, ids, table):
+        return self.xp.nn.functional.embedding(self._t(ids).long()[:, 0], table)
 
     def log_softmax(self, z):
         return self.xp.log_softmax(z, dim=1)

@@ -8,7 +8,8 @@ output where that is cheaper, and ``_latex``/``_numpycode``/``_sympystr`` its
 LaTeX, NumPy and Unicode forms. NumPy forms are the stable ones: the sigmoid as
 ``0.5 + 0.5 tanh(x/2)`` (no overflow), softplus as ``logaddexp(0, x)``.
 
-Conventions: ``relu'(0) = 0`` and ``leaky_relu'(0) = alpha``, as in PyTorch.
+Conventions: ``relu'(0) = 0``, ``leaky_relu'(0) = alpha`` and ``elu'(0) = alpha``, as in
+PyTorch. GELU and the normal distribution's ``φ`` and ``Φ`` are in ``gaussian``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sympy as sp
 
 from .base import Primitive, code_paren, np_name, register, unicode_call
 
-__all__ = ["Sigmoid", "ReLU", "LeakyReLU", "Softplus", "LogSumExp"]
+__all__ = ["Sigmoid", "ReLU", "LeakyReLU", "Softplus", "LogSumExp", "SiLU", "ELU"]
 
 
 def _latex_call(printer, name: str, args, exp=None) -> str:
@@ -186,6 +187,78 @@ class LogSumExp(sp.Function):
         return _fold(printer, np_name(printer, "logaddexp"), self.args)
 
 
+class SiLU(sp.Function):
+    """``x σ(x)`` (swish); derivative ``σ(x) (1 + x (1 - σ(x)))``."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number:
+            return x / (1 + sp.exp(-x))
+        return None
+
+    def fdiff(self, argindex=1):
+        x = self.args[0]
+        return Sigmoid(x) * (1 + x * (1 - Sigmoid(x)))
+
+    def _eval_evalf(self, prec):
+        return (self.args[0] / (1 + sp.exp(-self.args[0]))).evalf(prec)
+
+    def _latex(self, printer, exp=None):
+        return _latex_call(printer, r"\operatorname{SiLU}", self.args, exp)
+
+    def _sympystr(self, printer):
+        return unicode_call(printer, self, "SiLU")
+
+    def _numpycode(self, printer, **kwargs):
+        x = self.args[0]
+        return f"{code_paren(printer, x)} * {printer._print(Sigmoid(x))}"
+
+
+class ELU(sp.Function):
+    """``x`` for ``x > 0``, else ``alpha (exp(x) - 1)``; derivative ``alpha`` at 0 (PyTorch)."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, x, alpha):
+        if x.is_Number and alpha.is_Number:
+            return x if x > 0 else alpha * (sp.exp(x) - 1)
+        return None
+
+    def fdiff(self, argindex=1):
+        x, alpha = self.args
+        if argindex == 1:
+            return sp.Heaviside(x, 0) + (1 - sp.Heaviside(x, 0)) * alpha * sp.exp(x)
+        return (1 - sp.Heaviside(x, 0)) * (sp.exp(x) - 1)
+
+    def output_derivative(self, out):
+        """``1`` where the output is positive, else ``out + alpha`` (for a positive alpha)."""
+        alpha = self.args[1]
+        if not alpha.is_positive:
+            return None
+        return sp.Heaviside(out, 0) + (1 - sp.Heaviside(out, 0)) * (out + alpha)
+
+    def _eval_evalf(self, prec):
+        x, alpha = self.args
+        return sp.Piecewise((x, x > 0), (alpha * (sp.exp(x) - 1), True)).evalf(prec)
+
+    def _latex(self, printer, exp=None):
+        name = r"\operatorname{ELU}_{" + printer._print(self.args[1]) + "}"
+        return _latex_call(printer, name, self.args[:1], exp)
+
+    def _sympystr(self, printer):
+        return unicode_call(printer, self, f"ELU_{printer._print(self.args[1])}", self.args[:1])
+
+    def _numpycode(self, printer, **kwargs):
+        x, alpha = self.args
+        code = printer._print(x)
+        below = f"{np_name(printer, 'minimum')}({code}, 0)"
+        neg = f"{code_paren(printer, alpha)} * {np_name(printer, 'expm1')}({below})"
+        return f"{np_name(printer, 'where')}({code} > 0, {code}, {neg})"
+
+
 def _relu_of_max(expr):
     """``ReLU(x)`` for ``Max(0, x)``, the plain SymPy way to write it."""
     if isinstance(expr, sp.Max) and len(expr.args) == 2 and 0 in expr.args:
@@ -198,3 +271,5 @@ register(Primitive("ReLU", ReLU, elementwise=True, init="he", recognise=_relu_of
 register(Primitive("LeakyReLU", LeakyReLU, elementwise=True, init="he"))
 register(Primitive("Softplus", Softplus, elementwise=True))
 register(Primitive("LogSumExp", LogSumExp))
+register(Primitive("SiLU", SiLU, elementwise=True))
+register(Primitive("ELU", ELU, elementwise=True))
