@@ -8,24 +8,21 @@ JAX running that evaluation. Labels of a softmax cross-entropy are drawn as
 probability rows (the function's domain); a symbol under a log, a
 non-integer power, an inverse sine/cosine/tanh/cosh, or declared positive is
 drawn inside that domain (``domains``); a symbol that only sizes constants
-(``n`` in ``OneMatrix(n, 1)``) gets a small integer (``size_symbols``).
+(``n`` in ``OneMatrix(n, 1)``) gets a small integer (``size_symbols``). The draws
+live in ``symbp.inputs`` (re-exported here), which the emitted tests also read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-import sympy as sp
-from sympy.codegen.cfunctions import log1p, log2, log10
-from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from .codegen import compile_module
 from .derive import derive
 from .errors import SymbpError
-from .functions import Sigmoid, Softmax, Softplus
-from .model import Model, _short, walk
+from .inputs import concrete_dims, domains, draw_inputs, size_symbols
+from .model import Model
 from .reference import reference_function
 from .refops import OPS, finite_differences, relative_error
 
@@ -73,113 +70,6 @@ class Report:
                  f"(rel. error {self.loss_error:.2e})"]
         lines += [f"  d/d{name}: rel. error {err:.2e}" for name, err in self.errors.items()]
         return "\n".join(lines)
-
-
-POSITIVE, UNIT, ABOVE_ONE = (0.5, 2.0), (-0.9, 0.9), (1.5, 3.0)
-_NEEDS = {sp.log: POSITIVE, log2: POSITIVE, log10: POSITIVE, log1p: POSITIVE, sp.asin: UNIT,
-          sp.acos: UNIT, sp.atanh: UNIT, sp.acosh: ABOVE_ONE}
-_POSITIVE_NODES = (sp.exp, Sigmoid, Softplus, Softmax)
-
-
-def size_symbols(model: Model) -> tuple:
-    """Dimensions that size no input (``n`` in ``OneMatrix(n, 1)`` alone): the generated
-    functions take them as keyword arguments (``n=5``)."""
-    shown = {d for s in (*model.params, *model.data) for d in model.shape_of(s)}
-    return tuple(d for d in model.dims if d not in shown)
-
-
-def _restrictions(expr):
-    """``(argument, interval)`` for each node whose argument has a restricted domain."""
-    for e in walk(expr):
-        if isinstance(e, (sp.Pow, sp.HadamardPower)) and not e.exp.is_integer:
-            yield e.base, POSITIVE, "a non-integer power"
-        elif type(e) in _NEEDS:
-            yield e.args[0], _NEEDS[type(e)], type(e).__name__
-
-
-def _surely_positive(e, strict: bool = True) -> bool:
-    """True for ``exp(.)``, sigmoids, softmaxes, squares (``strict=False``), positive
-    numbers, and sums and products of these that are positive (or nonnegative)."""
-    if e.is_positive or isinstance(e, _POSITIVE_NODES) or (not strict and e.is_nonnegative):
-        return True
-    if isinstance(e, sp.Add):
-        return (all(_surely_positive(a, False) for a in e.args)
-                and (not strict or any(_surely_positive(a) for a in e.args)))
-    if isinstance(e, sp.Mul):
-        return all(_surely_positive(a, strict) for a in e.args)
-    if isinstance(e, sp.Pow):
-        even = e.exp.is_integer and e.exp.is_even
-        return _surely_positive(e.base, strict) or (not strict and bool(even))
-    return not strict and isinstance(e, sp.Abs)
-
-
-def domains(model: Model) -> tuple[dict, list]:
-    """``({symbol: (low, high)}, [unresolved])``: where to draw symbols so the loss is defined.
-
-    A restricted argument that is a symbol (or the matrix an elementwise
-    function is applied to) constrains that symbol; a compound one draws all
-    its symbols positive (or small), which may not suffice: those nodes are
-    returned as unresolved ("the argument X*W - 1 of log"), for the message when the loss is
-    not finite.
-    """
-    bound = {e.function.variables[0]: e.args[1] for e in walk(model.loss)
-             if isinstance(e, ElementwiseApplyFunction)}
-    free = set(model.params) | set(model.data)
-    out = {s: POSITIVE for s in free if isinstance(s, sp.Symbol) and s.is_nonnegative}
-    unresolved = []
-    for arg, interval, what in _restrictions(model.loss):
-        arg = bound.get(arg, arg)
-        if interval is POSITIVE and _surely_positive(arg):
-            continue
-        if arg in free:
-            targets = [arg]
-        else:
-            unresolved.append(f"the argument {_short(arg, 60)} of {what}")
-            interval = POSITIVE if interval is POSITIVE else (-0.4, 0.4)
-            targets = sorted((s for s in walk(arg) if s in free), key=str)
-        for s in targets:
-            low, high = out.get(s, interval)
-            low, high = max(low, interval[0]), min(high, interval[1])
-            out[s] = (low, high) if low < high else out.get(s, interval)
-    return dict(sorted(((s.name, v) for s, v in out.items()))), unresolved
-
-
-def concrete_dims(model: Model, dims: Mapping | None, rng) -> dict:
-    """``{dim symbol: int}``: given sizes (by symbol or name), random small ones else."""
-    given = {(k.name if isinstance(k, sp.Symbol) else str(k)): int(v) for k, v in (dims or {}).items()}
-    out = {}
-    for d in model.dims:
-        out[d] = given.pop(d.name) if d.name in given else int(rng.integers(3, 7))
-    if given:
-        raise SymbpError(f"dims names {', '.join(sorted(given))}, which are not dimensions of "
-                         f"{model.name} ({', '.join(str(d) for d in model.dims) or 'none'}).")
-    return out
-
-
-def draw_inputs(model: Model, dims: dict, rng, samples: int = 7) -> tuple[dict, dict]:
-    """Random float64 ``(params, data)`` dicts keyed by symbol name, inside ``domains``."""
-    def shape(sym):
-        return tuple(int(sp.sympify(d).xreplace(dims)) for d in model.shape_of(sym))
-
-    def value(sym, size):
-        if sym.name in ranges:
-            return rng.uniform(*ranges[sym.name], size=size)
-        return rng.normal(size=size)
-
-    ranges = domains(model)[0]
-    params = {p.name: value(p, shape(p)) for p in model.params}
-    labels = set(model.labels)
-    data = {d.name: int(dims.get(d, 3)) for d in size_symbols(model)}  # keyword sizes (n=3)
-    for s in model.data:
-        if s in labels:
-            logits = 2.0 * rng.normal(size=shape(s))
-            e = np.exp(logits - logits.max(axis=1, keepdims=True))
-            data[s.name] = e / e.sum(axis=1, keepdims=True)
-        else:
-            data[s.name] = value(s, (samples,) if model.is_scalar else shape(s))
-    if model.is_scalar:
-        params = {k: np.float64(v) for k, v in params.items()}
-    return params, data
 
 
 def _loss_of_params(model: Model, sizes: dict, data: dict, ops):

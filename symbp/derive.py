@@ -18,7 +18,7 @@ import sympy as sp
 
 from .errors import SymbpError
 from .graph import Graph, Node, value
-from .ir import Derivation, Role, Step, Term
+from .ir import Derivation, InlinedAdjoint, Role, Step, Term
 from .model import Model
 from .naming import Namer, adjoint_name
 from .primitives import node_kinds
@@ -141,6 +141,7 @@ class _Sweep:
         self.identifiers = {sym: self.namer.claim(sym.name) for sym in model.symbols}
         self.final: dict = {}  # provisional symbol -> final symbol or folded expression
         self.names: dict[int, str] = {}  # node -> step name
+        self.inlined: list[InlinedAdjoint] = []  # adjoints of forward steps without a step
         read, uses = self.scan()
         folded = self.folded(read)
         forward = self.forward_steps(folded)
@@ -153,7 +154,8 @@ class _Sweep:
         outputs = {k: self.final.get(self.prov[i], self.prov[i])
                    for k, i in self.graph.outputs.items()}
         return Derivation(model, forward, backward, gradients, self.final.get(root, root),
-                          outputs, self.graph, self.identifiers)
+                          outputs, self.graph, self.identifiers, tuple(self.order),
+                          tuple(self.inlined))
 
     def forward_steps(self, folded: set[int]) -> list[Step]:
         """One step per operation, folded nodes written into their user."""
@@ -190,6 +192,8 @@ class _Sweep:
             elif i not in self.graph.names and self._inline_adjoint(expr, i in folded,
                                                                     uses.get(i, 0)):
                 self.final[self.adj[i]] = expr
+                if i in self.names:  # a forward step's adjoint, read by the paths
+                    self.inlined.append(InlinedAdjoint(self.names[i], i, expr, tuple(terms)))
                 continue
             else:
                 base = self.names.get(i) or self.namer.numbered("T")

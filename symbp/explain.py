@@ -21,9 +21,9 @@ from collections.abc import Mapping
 import numpy as np
 import sympy as sp
 
-from .check import draw_inputs
 from .derive import derive
 from .errors import SymbpError
+from .inputs import draw_inputs
 from .ir import Derivation, Step, view
 from .model import Model, checked_values
 from .paths import Adjoint, edge_gradients, gradient_paths

@@ -24,7 +24,7 @@ from .errors import SymbpError
 from .model import Model
 from .text import unicode
 
-__all__ = ["Role", "Step", "Term", "Derivation", "VIEWS", "view"]
+__all__ = ["Role", "Step", "Term", "InlinedAdjoint", "Derivation", "VIEWS", "view"]
 
 
 class Role(str, Enum):
@@ -41,8 +41,6 @@ class Role(str, Enum):
     __format__ = str.__format__
 
 
-FORWARD_ROLES = (Role.FORWARD, Role.AUX, Role.OUTPUT, Role.LOSS)
-BACKWARD_ROLES = (Role.ADJOINT, Role.GRADIENT)
 
 VIEWS: dict[str, Callable] = {}
 """view name -> function(derivation, **options); filled by the consumers (explain, latex)."""
@@ -96,6 +94,17 @@ class Step:
         return f"{self.name} = {unicode(self.expr)}"
 
 
+@dataclass(frozen=True)
+class InlinedAdjoint:
+    """The adjoint of a forward step that got no backward step of its own (a bare copy of
+    another adjoint, or written into its only use): what the sweep summed for it."""
+
+    of: str  # the forward step's name
+    node: int  # its graph node
+    expr: sp.Basic  # the adjoint's value, over the steps' symbols
+    terms: tuple[Term, ...]  # the contributions of its users
+
+
 @dataclass
 class Derivation:
     """Forward and backward steps of a model, and its gradients."""
@@ -108,6 +117,8 @@ class Derivation:
     outputs: dict = field(default_factory=dict)  # output name -> symbol
     graph: object = None
     identifiers: dict = field(default_factory=dict)  # model symbol -> Python identifier
+    order: tuple[int, ...] = ()  # graph nodes in the order the reverse sweep reached them
+    inlined: tuple[InlinedAdjoint, ...] = ()  # adjoints of forward steps without a step
 
     @property
     def steps(self) -> list[Step]:

@@ -12,9 +12,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .derive import _Sweep
 from .ir import Derivation, Term
-from .simplify import tidy
 
 __all__ = ["Adjoint", "gradient_paths", "edge_gradients"]
 
@@ -36,21 +34,21 @@ def gradient_paths(d: Derivation) -> list[Adjoint]:
     A term that gathers several paths (``𝟙ᵀ(Z1_bar + Z2_bar)``: a bias broadcast once
     and used twice) is split by linearity into one term per adjoint it reads. Adjoints
     the derivation wrote into their users (``y_hat_bar = z4_bar``) come with role
-    "inlined"; they are read off a second sweep over ``d.graph``.
+    "inlined" (``d.inlined``).
     """
     owners = {s.symbol: s.of or s.name for s in d.backward}
     rank = {s.name: k for k, s in enumerate(d.forward)}
     steps = {s.node: s for s in d.backward}
-    inlined, order = _inlined(d)
+    inlined = {a.node: a for a in d.inlined}
     entries = []
-    for i in order:
+    for i in d.order:
         if i in steps:
             s = steps[i]
             entries.append(Adjoint(owners[s.symbol], s.expr, _split(s.terms, owners, rank),
                                    s.role, s.symbol))
         elif i in inlined:
-            of, expr, terms = inlined[i]
-            entries.append(Adjoint(of, expr, _split(terms, owners, rank), "inlined"))
+            a = inlined[i]
+            entries.append(Adjoint(a.of, a.expr, _split(a.terms, owners, rank), "inlined"))
     return entries
 
 
@@ -62,22 +60,6 @@ def edge_gradients(d: Derivation) -> dict[tuple[str, str], sp.Basic]:
             key = (entry.of, path.user)
             flows[key] = flows[key] + path.expr if key in flows else path.expr
     return flows
-
-
-def _inlined(d: Derivation) -> tuple[dict, list[int]]:
-    """node -> (name, value, terms) of each named value whose adjoint has no step, and the
-    sweep order (the derivation keeps neither, so the sweep over ``d.graph`` is rerun)."""
-    sweep = _Sweep(d.graph)
-    sweep.build(d.model)
-    names = {s.node: s.name for s in d.forward}
-    stepped = {s.node for s in d.backward}
-    found = {}
-    for i in sweep.order:
-        if i in names and i not in stepped and i != d.graph.root:
-            terms = tuple(Term(sweep._user_name(u), tidy(t.xreplace(sweep.final)))
-                          for u, t in sweep.terms[i])
-            found[i] = (names[i], sweep.final[sweep.adj[i]], terms)
-    return found, sweep.order
 
 
 def _split(terms, owners: dict, rank: dict) -> tuple[Term, ...]:

@@ -32,6 +32,7 @@ from .functions import (
 from .model import Model, _short
 from .primitives.elementwise import ELU, SiLU
 from .primitives.gaussian import GELU, NormalCDF, NormalPDF
+from .primitives.linalg import LogDet
 from .primitives.norm import CausalMask, Embedding, InvStd, Normalize
 from .source import literal
 
@@ -43,12 +44,13 @@ _UNARY = {sp.exp: "exp", sp.log: "log", sp.sin: "sin", sp.cos: "cos", sp.tan: "t
           sp.atanh: "arctanh", sp.Abs: "abs", sp.sign: "sign", Sigmoid: "sigmoid",
           ReLU: "relu", Softplus: "softplus", Softmax: "softmax", LogSoftmax: "log_softmax",
           sp.Trace: "trace", sp.Inverse: "inv",  # Inverse before MatPow, which it subclasses
-          sp.Determinant: "det", sp.DiagMatrix: "diag",
+          sp.Determinant: "det", sp.DiagMatrix: "diag", LogDet: "logdet",
           GELU: "gelu", SiLU: "silu", NormalCDF: "normal_cdf",
           NormalPDF: "normal_pdf",
           log1p: "log1p", expm1: "expm1", exp2: "exp2", log2: "log2", log10: "log10"}
-_FOLDS = {sp.Max: "maximum", sp.Min: "minimum", LogSumExp: "logaddexp", sp.And: "logical_and",
-          sp.Or: "logical_or", sp.Xor: "logical_xor"}
+_FOLDS = {sp.KroneckerProduct: "kron", sp.Max: "maximum", sp.Min: "minimum",
+          LogSumExp: "logaddexp", sp.And: "logical_and", sp.Or: "logical_or",
+          sp.Xor: "logical_xor"}
 # f(x) = outer(inner(x)): reciprocal and inverse-reciprocal functions
 _COMPOSED = {sp.sec: ("1 / ", "cos", ""), sp.csc: ("1 / ", "sin", ""),
              sp.cot: ("1 / ", "tan", ""), sp.sech: ("1 / ", "cosh", ""),

@@ -39,6 +39,13 @@ class NumpyOps:
     def det(self, x):
         return self.xp.linalg.det(x)
 
+    def logdet(self, x):  # log |det x|
+        return self.xp.linalg.slogdet(x)[1]
+
+    def kron(self, a, b):  # the blocks a_ij b, by broadcasting a (m, 1, n, 1) by b (1, p, 1, q)
+        (m, n), (p, q) = a.shape, b.shape
+        return self.xp.reshape(a[:, None, :, None] * b[None, :, None, :], (m * p, n * q))
+
     def block(self, rows):  # a matrix of blocks, given as a list of rows of blocks
         return self.xp.concatenate([self.xp.concatenate(r, axis=1) for r in rows], axis=0)
 

@@ -17,7 +17,11 @@ written                            rewritten
 ``exp(v) * sigmoid(-v)``           ``sigmoid(v)`` (``exp(v)/(1 + exp(v))`` once the above ran)
 ``log(exp(v))``                    ``v`` (real v)
 ``log(softmax(Z))`` elementwise    ``log_softmax(Z)``
+``log(det(A))``                    ``LogDet(A)`` (``log |det A|``, by slogdet)
 =================================  ===================
+
+A primitive registers its own such forms (``Primitive.stable``); the table's other
+rows are written here.
 
 The derivative of each rewritten node comes from the vocabulary's own rules
 (``softplus' = sigmoid``). Nothing else changes: a node none of whose
@@ -37,6 +41,7 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .functions import LogSoftmax, Sigmoid, Softmax, Softplus
 from .model import walk
+from .primitives.base import stable_form
 
 __all__ = ["stabilize"]
 
@@ -82,6 +87,9 @@ def _accepted(before, after, keep):
 
 def _rewrite(e):
     """The stable form of the node ``e`` (its children already stable), or None."""
+    found = stable_form(e)  # the forms the primitives register (log det A is LogDet(A))
+    if found is not None:
+        return found
     if isinstance(e, sp.log):
         return _log(e.args[0])
     if isinstance(e, sp.Pow) and e.exp == -1:

@@ -11,6 +11,7 @@ import inspect
 
 from . import refops
 from .errors import SymbpError
+from .inputs import domains, size_symbols
 from .ir import Derivation
 from .reference import reference_source
 from .source import docstring_safe
@@ -27,8 +28,6 @@ def _refops_source() -> str:
 
 def test_context(d: Derivation, module: str) -> dict:
     """Everything ``templates/test_module.py.j2`` renders."""
-    from .check import domains, size_symbols  # check imports codegen, which imports this
-
     model = d.model
     try:
         reference = reference_source(model).strip()

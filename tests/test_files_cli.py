@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import symbp as sb
-import symbp.cli as cli
+import symbp.commands as commands
 import symbp.files as files
 from symbp.cli import main
 from symbp.examples import EXAMPLES
@@ -283,7 +283,7 @@ def test_permission_denied_while_writing_is_one_sentence(command, name, tmp_path
 def test_failed_pdflatex_writes_no_tex_either(tmp_path, monkeypatch, capsys):
     def fails(path):
         raise sb.SymbpError(f"pdflatex failed on {path}: ! Undefined control sequence.")
-    monkeypatch.setattr(cli, "compile_pdf", fails)
+    monkeypatch.setattr(commands, "compile_pdf", fails)
     assert main(["latex", "xor", "-o", str(tmp_path / "x.tex"), "--pdf"]) == 2
     assert "pdflatex failed" in one_sentence(capsys.readouterr().err)
     assert list(tmp_path.iterdir()) == []
@@ -321,7 +321,7 @@ def test_model_file_calling_sys_exit_0_is_exit_2_not_silence(tmp_path):
 def test_train_refuses_bad_options_before_training(option, message, monkeypatch, capsys):
     def no_training(spec):
         raise AssertionError("the model was loaded: training began")
-    monkeypatch.setattr(cli, "load_model", no_training)
+    monkeypatch.setattr(commands, "load_model", no_training)
     assert main(["train", "xor", *option]) == 2
     assert one_sentence(capsys.readouterr().err) == f"symbp: error: {message}\n"
 

@@ -17,7 +17,8 @@ def test_every_node_kind_of_the_graph_is_one_record_with_value_shape_and_rule():
     assert kinds == {"matmul", "add", "hadamard", "hpow", "scale", "transpose", "broadcast_rows",
                      "broadcast_cols", "colsum", "rowsum", "trace", "inverse", "frobenius",
                      "element", "map", "scalar", "softmax", "log_softmax", "sce", "det", "diag",
-                     "slice", "block", "istd", "normalize", "causal_mask", "embedding"}
+                     "slice", "block", "istd", "normalize", "causal_mask", "embedding", "kron",
+                     "logdet"}
     for record in node_kinds():
         assert callable(record.value) and callable(record.shape) and callable(record.vjp)
         assert record.pair is None or REGISTRY[record.pair].pair == record.name
@@ -35,7 +36,8 @@ def test_the_rule_table_graph_sweep_and_namer_read_the_records():
     assert naming._PREFIX == {"hadamard": "H", "hpow": "H", "trace": "t", "frobenius": "t",
                               "element": "t", "map": "A", "softmax": "P", "log_softmax": "S",
                               "det": "t", "diag": "D", "slice": "Z", "istd": "R",
-                              "normalize": "H", "causal_mask": "S", "embedding": "E"}
+                              "normalize": "H", "causal_mask": "S", "embedding": "E", "kron": "K",
+                              "logdet": "t"}
 
 
 def test_a_name_is_registered_once():
@@ -77,9 +79,10 @@ def test_the_numpy_form_on_the_class_works_in_plain_lambdify(make, reference):
 
 def test_every_vocabulary_class_prints_in_latex_numpy_and_text():
     from symbp.primitives.algebra import Block, Det, Diag, Pad, Slice
+    from symbp.primitives.linalg import Kron, KronAdjoint
     classes = [r.cls for r in REGISTRY.values() if r.cls.__module__.startswith("symbp.")]
-    assert len(classes) == 17  # 8, + GELU, SiLU, ELU, φ, Φ and the 4 classes of norm.py
-    for cls in [*classes, Det, Diag, Slice, Pad, Block]:
+    assert len(classes) == 18  # 8, + GELU, SiLU, ELU, φ, Φ, the 4 classes of norm.py and LogDet
+    for cls in [*classes, Det, Diag, Slice, Pad, Block, Kron, KronAdjoint]:
         for method in ("_latex", "_numpycode", "_sympystr"):
             assert method in vars(cls) or any(method in vars(b) for b in cls.__mro__[1:]
                                                if b.__module__.startswith("symbp.")), (cls, method)

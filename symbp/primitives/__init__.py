@@ -1,7 +1,8 @@
 """The vocabulary, one record per primitive (see ``base.Primitive``).
 
 Families: ``algebra`` (matrix products, sums, Hadamard products, transposes,
-broadcasts, traces, inverses, entries), ``chain`` (``map`` and ``scalar`` nodes,
+broadcasts, traces, inverses, entries), ``linalg`` (Kronecker products,
+log-determinants), ``chain`` (``map`` and ``scalar`` nodes,
 differentiated by SymPy), ``elementwise`` (scalar activations: sigmoid, ReLU,
 leaky ReLU, softplus, log-sum-exp, SiLU, ELU), ``gaussian`` (GELU and the normal
 ``φ``, ``Φ``), ``norm`` (layer and batch norm, the causal mask of attention,
@@ -12,8 +13,9 @@ the namer read the registry instead of tables of their own.
 
 from __future__ import annotations
 
-from . import algebra, chain, elementwise, gaussian, norm, rowwise  # registers the families
+from . import algebra, chain, elementwise, gaussian, linalg, norm, rowwise  # registers them
 from .base import REGISTRY, Primitive, U, by_class, node_kinds, placeholder, recognise, register
 
 __all__ = ["Primitive", "REGISTRY", "register", "node_kinds", "by_class", "recognise",
-           "algebra", "chain", "elementwise", "gaussian", "norm", "rowwise", "U", "placeholder"]
+           "algebra", "chain", "elementwise", "gaussian", "linalg", "norm", "rowwise", "U",
+           "placeholder"]

@@ -123,6 +123,11 @@ class Pad(MatrixExpr):
     def shape(self):
         return self.args[1], self.args[2]
 
+    def _entry(self, i, j, **kwargs):
+        g, _, _, r0, c0 = self.args
+        inside = sp.And(r0 <= i, i < r0 + g.shape[0], c0 <= j, j < c0 + g.shape[1])
+        return sp.Piecewise((g[i - r0, j - c0], inside), (0, True)) if inside is not sp.false else 0
+
     def _sympystr(self, printer):
         g, rows, cols, r0, c0 = (printer._print(a) for a in self.args)
         return f"pad({g} at [{r0}, {c0}] of {rows}×{cols})"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 __all__ = ["Primitive", "REGISTRY", "register", "node_kinds", "by_class", "recognise",
-           "code_paren", "np_name", "unicode_call", "U", "placeholder"]
+           "stable_form", "code_paren", "np_name", "unicode_call", "U", "placeholder"]
 
 U = sp.Symbol("_symbp_u", real=True)
 """The elementwise variable of a ``map`` node's body."""
@@ -51,6 +51,7 @@ class Primitive:
     elementwise: bool = False  # whether it acts entry by entry (or row by row)
     init: str | None = None  # "he" when the weights feeding it want He-normal init
     recognise: Callable | None = None  # plain SymPy expression -> this primitive, or None
+    stable: Callable | None = None  # an unstable plain SymPy form -> this primitive, or None
     traced: bool = False  # the tracer makes an instance of ``cls`` this node, args in order
     operands: Callable | None = None  # traced expression -> (argument expressions, attr)
     transposable: bool = False  # an equal node of the transposed arguments is its transpose
@@ -97,6 +98,17 @@ def recognise(expr):
             if found is not None:
                 return found
     return expr
+
+
+def stable_form(expr):
+    """``expr`` as the primitive computing it stably (``log(det(A))`` is ``LogDet(A)``), or
+    None; ``symbp.stable`` applies it bottom-up before tracing."""
+    for record in REGISTRY.values():
+        if record.stable is not None:
+            found = record.stable(expr)
+            if found is not None:
+                return found
+    return None
 
 
 def np_name(printer, name: str) -> str:
