@@ -17,8 +17,8 @@ independently of symbp's generator:
 ``CNN(image, convs, dense)``: ``convs`` is a list of ``(out_channels, kernel, padding)``, each
 followed by ReLU and a 2 x 2 max-pool; ``dense`` the widths of the dense layers after the
 flatten (ReLU between them, softmax cross-entropy on the last). Parameters are named as the
-model in ``benchmarks.models.cnn`` names them: ``K1, c1, K2, c2, ...`` (kernels (O, C, kh, kw),
-biases (O,)), then ``W<k>, b<k>`` (biases (1, m)).
+model in ``benchmarks.models.cnn`` names them: ``K1, c1, K2, c2, ...`` (kernels (Co, C, kh, kw),
+biases (Co,)), then ``W<k>, b<k>`` (biases (1, m)).
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ from .expert import _act_backward, _bias_grad, _ones, _softmax_ce
 
 
 def _conv_shapes(image, convs):
-    """Per conv layer: (C, H, W) in, kernel, padding, (O, OH, OW) out, pooled (PH, PW)."""
+    """Per conv layer: (C, H, W) in, kernel, padding, (Co, OH, OW) out, pooled (PH, PW)."""
     C, H, W = image
     layers = []
-    for O, k, p in convs:
+    for Co, k, p in convs:
         OH, OW = H + 2 * p - k + 1, W + 2 * p - k + 1
-        layers.append({"C": C, "H": H, "W": W, "k": k, "p": p, "O": O, "OH": OH, "OW": OW,
+        layers.append({"C": C, "H": H, "W": W, "k": k, "p": p, "O": Co, "OH": OH, "OW": OW,
                        "PH": OH // 2, "PW": OW // 2})
-        C, H, W = O, OH // 2, OW // 2
+        C, H, W = Co, OH // 2, OW // 2
     return layers, C * H * W
 
 
@@ -58,19 +58,19 @@ class CNN:
     def _workspace(self, n, dtype):
         ws = {"n": n, "dtype": dtype, "conv": [], "H": [], "D": [], "tmp": []}
         for L in self.layers:
-            C, k, p, O, OH, OW = L["C"], L["k"], L["p"], L["O"], L["OH"], L["OW"]
+            C, k, p, Co, OH, OW = L["C"], L["k"], L["p"], L["O"], L["OH"], L["OW"]
             ws["conv"].append({
                 "Xp": np.zeros((n, L["H"] + 2 * p, L["W"] + 2 * p, C), dtype),   # padded input
                 "col": np.empty((n * OH * OW, C * k * k), dtype),
-                "Z": np.empty((n, OH, OW, O), dtype),
-                "P": np.empty((n, L["PH"], L["PW"], O), dtype),
-                "hit": np.empty((n, L["PH"], L["PW"], O), bool),
-                "taken": np.empty((n, L["PH"], L["PW"], O), bool),
-                "free": np.empty((n, L["PH"], L["PW"], O), bool),
-                "dZ": np.zeros((n, OH, OW, O), dtype),        # rows/columns no window covers stay 0
+                "Z": np.empty((n, OH, OW, Co), dtype),
+                "P": np.empty((n, L["PH"], L["PW"], Co), dtype),
+                "hit": np.empty((n, L["PH"], L["PW"], Co), bool),
+                "taken": np.empty((n, L["PH"], L["PW"], Co), bool),
+                "free": np.empty((n, L["PH"], L["PW"], Co), bool),
+                "dZ": np.zeros((n, OH, OW, Co), dtype),        # rows/columns no window covers stay 0
                 "dcol": np.empty((k * k * C, n * OH * OW), dtype),
                 "dXp": np.empty((C, n, L["H"] + 2 * p, L["W"] + 2 * p), dtype),
-                "mask": np.empty((n, OH, OW, O), bool)})
+                "mask": np.empty((n, OH, OW, Co), bool)})
         widths = self.widths
         ws["flat"] = np.empty((n, widths[0]), dtype)
         ws["dflat"] = np.empty((n, widths[0]), dtype)
@@ -96,12 +96,12 @@ class CNN:
     @staticmethod
     def _conv_forward(L, w, K, c):
         """ReLU(conv(Xp, K) + c) into ``w["Z"]``, then its 2x2 max-pool into ``w["P"]``."""
-        k, O = L["k"], L["O"]
+        k, Co = L["k"], L["O"]
         windows = sliding_window_view(w["Xp"], (k, k), axis=(1, 2))   # (n, OH, OW, C, kh, kw)
-        Z = w["Z"].reshape(-1, O)
+        Z = w["Z"].reshape(-1, Co)
         col = w["col"]
         col[...] = windows.reshape(col.shape)                # im2col: one copy
-        np.matmul(col, K.reshape(O, -1).T, out=Z)
+        np.matmul(col, K.reshape(Co, -1).T, out=Z)
         Z += c
         np.maximum(Z, 0, out=Z)
         P = w["P"]
@@ -113,7 +113,7 @@ class CNN:
     @staticmethod
     def _conv_backward(L, w, K, dP, gK, gc, want_input):
         """From dL/dP (NHWC): the kernel and bias gradients, and dL/d(unpadded input) if wanted."""
-        k, p, OH, OW, O, C = L["k"], L["p"], L["OH"], L["OW"], L["O"], L["C"]
+        k, p, OH, OW, Co, C = L["k"], L["p"], L["OH"], L["OW"], L["O"], L["C"]
         n = dP.shape[0]
         Z, P, dZ, hit, taken = w["Z"], w["P"], w["dZ"], w["hit"], w["taken"]
         taken.fill(False)
@@ -125,12 +125,12 @@ class CNN:
             np.multiply(dP, hit, out=atd(a, b))          # pooling routes to the maximum
         np.greater(Z, 0, out=w["mask"])                       # ReLU' from its output
         dZ *= w["mask"]
-        rows = dZ.reshape(-1, O)
-        np.matmul(rows.T, w["col"], out=gK.reshape(O, -1))
+        rows = dZ.reshape(-1, Co)
+        np.matmul(rows.T, w["col"], out=gK.reshape(Co, -1))
         np.add.reduce(rows, axis=0, out=gc)
         if not want_input:
             return None
-        Kmat = K.transpose(2, 3, 1, 0).reshape(k * k * C, O)
+        Kmat = K.transpose(2, 3, 1, 0).reshape(k * k * C, Co)
         dcol = np.matmul(Kmat, rows.T, out=w["dcol"]).reshape(k, k, C, n, OH, OW)
         dXp = w["dXp"]
         dXp.fill(0)

@@ -72,8 +72,8 @@ class Transformer:
         S -= S.max(-1, keepdims=True)
         P = np.exp(S)
         P /= P.sum(-1, keepdims=True)
-        O = P @ V
-        X2 = X + O @ p["Wo"]
+        Att = P @ V
+        X2 = X + Att @ p["Wo"]
         B, ln2 = _layer_norm(X2, p["g2"], p["b2"])
         U = B @ p["W1"] + p["c1"]
         H = _gelu(U)
@@ -93,7 +93,7 @@ class Transformer:
         dB = dU @ p["W1"].T
         dX2_ln, g["g2"], g["b2"] = _layer_norm_backward(dB, p["g2"], ln2)
         dX2 = dX3 + dX2_ln
-        g["Wo"] = flat(O).T @ flat(dX2)
+        g["Wo"] = flat(Att).T @ flat(dX2)
         dO = dX2 @ p["Wo"].T
         g_V = P.transpose(0, 2, 1) @ dO
         dP = dO @ V.transpose(0, 2, 1)

@@ -13,9 +13,9 @@ F = torch.nn.functional
 def _params(rng, net, image, convs, integer):
     draw = (lambda *s: rng.integers(-1, 3, s).astype(float)) if integer else (lambda *s: rng.normal(size=s))
     params, C = {}, image[0]
-    for i, (O, k, _) in enumerate(convs, start=1):
-        params[f"K{i}"], params[f"c{i}"] = draw(O, C, k, k), draw(O)
-        C = O
+    for i, (Co, k, _) in enumerate(convs, start=1):
+        params[f"K{i}"], params[f"c{i}"] = draw(Co, C, k, k), draw(Co)
+        C = Co
     for m, (a, b) in enumerate(zip(net.widths, net.widths[1:], strict=False), start=len(convs) + 1):
         params[f"W{m}"], params[f"b{m}"] = rng.normal(size=(a, b)) * 0.3, rng.normal(size=(1, b))
     return params

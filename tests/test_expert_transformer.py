@@ -16,8 +16,8 @@ def _torch(params, ids, Y, causal):
     d = params["E"].shape[1]
     X = F.embedding(torch.tensor(ids), t["E"]) + t["Pos"]
     A = F.layer_norm(X, (d,), t["g1"][0], t["b1"][0])
-    O = F.scaled_dot_product_attention(A @ t["Wq"], A @ t["Wk"], A @ t["Wv"], is_causal=causal)
-    X2 = X + O @ t["Wo"]
+    Att = F.scaled_dot_product_attention(A @ t["Wq"], A @ t["Wk"], A @ t["Wv"], is_causal=causal)
+    X2 = X + Att @ t["Wo"]
     B = F.layer_norm(X2, (d,), t["g2"][0], t["b2"][0])
     X3 = X2 + F.gelu(B @ t["W1"] + t["c1"]) @ t["W2"] + t["c2"]
     Z = X3 @ t["Wout"] + t["cout"]
