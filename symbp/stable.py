@@ -20,8 +20,9 @@ written                            rewritten
 ``log(det(A))``                    ``LogDet(A)`` (``log |det A|``, by slogdet)
 =================================  ===================
 
-A primitive registers its own such forms (``Primitive.stable``); the table's other
-rows are written here.
+Each primitive registers its own such forms (``Primitive.stable``, next to its class);
+this module walks the expression and applies them, with ``log(exp(v)) = v`` and the
+composition of nested ``applyfunc``.
 
 The derivative of each rewritten node comes from the vocabulary's own rules
 (``softplus' = sigmoid``). Nothing else changes: a node none of whose
@@ -37,9 +38,7 @@ from __future__ import annotations
 
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
-from sympy.matrices.expressions.matexpr import MatrixElement
 
-from .functions import LogSoftmax, Sigmoid, Softmax, Softplus
 from .model import walk
 from .primitives.base import stable_form
 
@@ -90,70 +89,17 @@ def _rewrite(e):
     found = stable_form(e)  # the forms the primitives register (log det A is LogDet(A))
     if found is not None:
         return found
-    if isinstance(e, sp.log):
-        return _log(e.args[0])
-    if isinstance(e, sp.Pow) and e.exp == -1:
-        v = _one_plus_exp(e.base)
-        return None if v is None else Sigmoid(-v)
-    if isinstance(e, sp.Mul):
-        return _exp_times_sigmoid(e)
+    if isinstance(e, sp.log) and isinstance(e.args[0], sp.exp):
+        return e.args[0].args[0]
     if isinstance(e, ElementwiseApplyFunction):
-        return _elementwise(e)
+        return _composed(e)
     return None
 
 
-def _log(u):
-    if isinstance(u, sp.exp):
-        return u.args[0]
-    if isinstance(u, Sigmoid):
-        return -Softplus(-u.args[0])
-    if isinstance(u, MatrixElement) and isinstance(u.parent, Softmax):
-        return LogSoftmax(u.parent.args[0])[u.i, u.j]
-    v = _one_plus_exp(u)
-    if v is not None:
-        return Softplus(v)
-    v = _one_minus_sigmoid(u)
-    return None if v is None else -Softplus(v)
-
-
-def _one_plus_exp(u):
-    """``v`` when ``u`` is ``1 + exp(v)``."""
-    if isinstance(u, sp.Add) and len(u.args) == 2 and sp.S.One in u.args:
-        other = u.args[1] if u.args[0] == 1 else u.args[0]
-        if isinstance(other, sp.exp):
-            return other.args[0]
-    return None
-
-
-def _one_minus_sigmoid(u):
-    """``v`` when ``u`` is ``1 - sigmoid(v)``."""
-    if isinstance(u, sp.Add) and len(u.args) == 2 and sp.S.One in u.args:
-        other = u.args[1] if u.args[0] == 1 else u.args[0]
-        coeff, rest = other.as_coeff_Mul()
-        if coeff == -1 and isinstance(rest, Sigmoid):
-            return rest.args[0]
-    return None
-
-
-def _exp_times_sigmoid(e):
-    """``exp(v) * sigmoid(-v) * rest`` -> ``sigmoid(v) * rest``."""
-    factors = list(e.args)
-    for i, f in enumerate(factors):
-        if not isinstance(f, sp.exp):
-            continue
-        for j, g in enumerate(factors):
-            if isinstance(g, Sigmoid) and sp.Add(g.args[0], f.args[0]) == 0:
-                rest = [h for k, h in enumerate(factors) if k not in (i, j)]
-                return sp.Mul(Sigmoid(f.args[0]), *rest)
-    return None
-
-
-def _elementwise(e):
-    """``log`` of a softmax, or an applyfunc of an applyfunc whose composition stabilizes."""
+def _composed(e):
+    """An applyfunc of an applyfunc whose composition stabilizes, as one applyfunc."""
     var, body = e.function.variables[0], e.function.expr
     inner = e.args[1]
-    if body == sp.log(var) and isinstance(inner, Softmax):
-        return LogSoftmax(inner.args[0])
     if isinstance(inner, ElementwiseApplyFunction):
         ivar, ibody = inner.function.variables[0], inner.function.expr
         composed = body.xreplace({var: ibody})

@@ -266,10 +266,65 @@ def _relu_of_max(expr):
     return None
 
 
-register(Primitive("Sigmoid", Sigmoid, elementwise=True))
+def _one_plus_exp(u):
+    """``v`` when ``u`` is ``1 + exp(v)``."""
+    if isinstance(u, sp.Add) and len(u.args) == 2 and sp.S.One in u.args:
+        other = u.args[1] if u.args[0] == 1 else u.args[0]
+        if isinstance(other, sp.exp):
+            return other.args[0]
+    return None
+
+
+def _one_minus_sigmoid(u):
+    """``v`` when ``u`` is ``1 - sigmoid(v)``."""
+    if isinstance(u, sp.Add) and len(u.args) == 2 and sp.S.One in u.args:
+        other = u.args[1] if u.args[0] == 1 else u.args[0]
+        coeff, rest = other.as_coeff_Mul()
+        if coeff == -1 and isinstance(rest, Sigmoid):
+            return rest.args[0]
+    return None
+
+
+def _exp_times_sigmoid(e):
+    """``exp(v) * sigmoid(-v) * rest`` -> ``sigmoid(v) * rest``."""
+    factors = list(e.args)
+    for i, f in enumerate(factors):
+        if not isinstance(f, sp.exp):
+            continue
+        for j, g in enumerate(factors):
+            if isinstance(g, Sigmoid) and sp.Add(g.args[0], f.args[0]) == 0:
+                rest = [h for k, h in enumerate(factors) if k not in (i, j)]
+                return sp.Mul(Sigmoid(f.args[0]), *rest)
+    return None
+
+
+def _sigmoid_forms(e):
+    """The sigmoid's stable forms: ``1/(1 + exp(v))`` is ``sigmoid(-v)``, ``exp(v) sigmoid(-v)``
+    is ``sigmoid(v)``, ``log(sigmoid(v))`` is ``-softplus(-v)`` and ``log(1 - sigmoid(v))``
+    is ``-softplus(v)``."""
+    if isinstance(e, sp.Pow) and e.exp == -1:
+        v = _one_plus_exp(e.base)
+        return None if v is None else Sigmoid(-v)
+    if isinstance(e, sp.Mul):
+        return _exp_times_sigmoid(e)
+    if isinstance(e, sp.log) and isinstance(e.args[0], Sigmoid):
+        return -Softplus(-e.args[0].args[0])
+    if isinstance(e, sp.log):
+        v = _one_minus_sigmoid(e.args[0])
+        return None if v is None else -Softplus(v)
+    return None
+
+
+def _softplus_form(e):
+    """``log(1 + exp(v))`` is ``softplus(v)``."""
+    v = _one_plus_exp(e.args[0]) if isinstance(e, sp.log) else None
+    return None if v is None else Softplus(v)
+
+
+register(Primitive("Sigmoid", Sigmoid, elementwise=True, stable=_sigmoid_forms))
 register(Primitive("ReLU", ReLU, elementwise=True, init="he", recognise=_relu_of_max))
 register(Primitive("LeakyReLU", LeakyReLU, elementwise=True, init="he"))
-register(Primitive("Softplus", Softplus, elementwise=True))
+register(Primitive("Softplus", Softplus, elementwise=True, stable=_softplus_form))
 register(Primitive("LogSumExp", LogSumExp))
 register(Primitive("SiLU", SiLU, elementwise=True))
 register(Primitive("ELU", ELU, elementwise=True))

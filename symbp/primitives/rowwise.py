@@ -17,7 +17,8 @@ is exact for any labels (for one-hot rows it is ``(softmax(Z) - Y) / n``).
 from __future__ import annotations
 
 import sympy as sp
-from sympy.matrices.expressions.matexpr import MatrixExpr
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.matexpr import MatrixElement, MatrixExpr
 
 from ..matalg import neg, rowsum_broadcast, times
 from ..model import as_expr
@@ -152,6 +153,17 @@ def _sce_vjp(c):
     return times(c.g / rows, sp.MatAdd(fitted, neg(y))), times(-c.g / rows, LogSoftmax(z))
 
 
+def _log_of_softmax(e):
+    """``log(softmax(Z))`` (elementwise, or of one entry) is ``log_softmax(Z)``."""
+    if isinstance(e, ElementwiseApplyFunction) and isinstance(e.args[1], Softmax):
+        var = e.function.variables[0]
+        return LogSoftmax(e.args[1].args[0]) if e.function.expr == sp.log(var) else None
+    if isinstance(e, sp.log) and isinstance(e.args[0], MatrixElement):
+        u = e.args[0]
+        return LogSoftmax(u.parent.args[0])[u.i, u.j] if isinstance(u.parent, Softmax) else None
+    return None
+
+
 def _same_shape(shapes, attr):
     return shapes[0]
 
@@ -160,6 +172,6 @@ register(Primitive("softmax", Softmax, value=lambda node, a: Softmax(a[0]), shap
                    vjp=_softmax_vjp, prefix="P", elementwise=True, traced=True))
 register(Primitive("log_softmax", LogSoftmax, value=lambda node, a: LogSoftmax(a[0]),
                    shape=_same_shape, vjp=_log_softmax_vjp, aux=("softmax",), prefix="S",
-                   elementwise=True, traced=True))
+                   elementwise=True, traced=True, stable=_log_of_softmax))
 register(Primitive("sce", SoftmaxCrossEntropy, value=lambda node, a: SoftmaxCrossEntropy(*a),
                    shape=lambda shapes, attr: (), vjp=_sce_vjp, aux=("softmax",), traced=True))
