@@ -27,6 +27,7 @@ from .files import MARK, check_writable, sign, write_atomic
 from .ir import Derivation
 from .model import Model
 from .paths import edge_gradients
+from .primitives.base import REGISTRY
 from .text import unicode
 
 __all__ = ["graph_dot", "render_graph", "blocks"]
@@ -41,9 +42,6 @@ def _label(title: str, formula: str | None = None) -> str:
     return f'<{head}<br/><font point-size="10">{html.escape(formula)}</font>>'
 
 
-_BLOCK_TITLES = {"normalize": {1: "layer norm", 0: "batch norm"}, "softmax": "attention weights"}
-
-
 def blocks(d: Derivation) -> dict[str, str]:
     """``step name -> the step that stands for its block`` for the steps of a block other
     than its last: a norm's ``1/σ`` (its ``x̂`` stands for it), attention's scores and mask
@@ -55,16 +53,18 @@ def blocks(d: Derivation) -> dict[str, str]:
             users.setdefault(name, []).append(step.name)
     out: dict[str, str] = {}
     for step in d.forward:
-        if step.kind == "normalize":
-            chain = [n for n in step.inputs if getattr(by_name.get(n), "kind", "") == "istd"]
-        elif step.kind == "softmax" and _scores(step, by_name):
-            chain = _scores(step, by_name)
-        else:
-            continue
+        record = REGISTRY.get(step.kind)
+        chain = _block_parts(step, by_name) if record is not None and record.block else []
         for name in chain:
             if all(u in (step.name, *chain) for u in users.get(name, [])):
                 out[name] = step.name
     return out
+
+
+def _block_parts(step, by_name) -> list[str]:
+    """The steps a block's last step stands for: a norm's ``1/σ``, attention's scores and mask."""
+    return [n for n in step.inputs if getattr(by_name.get(n), "kind", "") == "istd"] or _scores(
+        step, by_name)
 
 
 def _scores(step, by_name) -> list[str]:
@@ -79,10 +79,8 @@ def _scores(step, by_name) -> list[str]:
 
 
 def _block_label(d: Derivation, step) -> str | None:
-    title = _BLOCK_TITLES.get(step.kind)
-    if isinstance(title, dict):
-        title = title[int(d.graph.nodes[step.node].attr)]
-    return title
+    record = REGISTRY.get(step.kind)
+    return record.block(d.graph.nodes[step.node].attr) if record is not None and record.block else None
 
 
 def graph_dot(d: Derivation | Model, values: Mapping | None = None, collapse: bool = False) -> str:
@@ -109,7 +107,7 @@ def graph_dot(d: Derivation | Model, values: Mapping | None = None, collapse: bo
     for step in d.forward:
         if step.name in merged:
             continue
-        title = _block_label(d, step) if collapse else None
+        title = _block_label(d, step) if step.name in merged.values() else None
         expr = _block_expr(d, step, merged)
         label = _label(step.name if title is None else f"{step.name}: {title}", unicode(expr))
         lines.append(f"  {_quote(step.name)} [shape=ellipse, label={label}];")

@@ -10,13 +10,12 @@ from __future__ import annotations
 import sympy as sp
 
 from .errors import SymbpError
-from .functions import _elementwise, broadcast_shape
+from .functions import _elementwise, broadcast_shape, softmax
 from .matalg import hashed
 from .model import as_expr
 from .primitives.elementwise import ELU, SiLU
 from .primitives.gaussian import GELU
 from .primitives.norm import CausalMask, Embedding, InvStd, Normalize
-from .primitives.rowwise import Softmax
 
 __all__ = ["gelu", "silu", "elu", "layer_norm", "batch_norm", "attention", "embedding"]
 
@@ -80,7 +79,7 @@ def attention(q, k, v, causal=False):
     scores = hashed(sp.MatMul(1 / sp.sqrt(q.shape[1]), q, hashed(sp.Transpose(k))))
     if causal:
         scores = hashed(CausalMask(scores))
-    return hashed(sp.MatMul(hashed(Softmax(scores)), v))
+    return hashed(sp.MatMul(softmax(scores), v))
 
 
 def embedding(ids, table):

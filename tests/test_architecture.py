@@ -48,7 +48,7 @@ HELPERS = {name for names in VOCABULARY.values() for name in names if name.islow
 # cannot go stale):
 # - nn.py: ``attention`` builds ``softmax(scores)`` with the public helper, not the class;
 # - dot.py: the collapsed attention block is found by a record flag, not the kind "softmax".
-PENDING = {("softmax", "nn.py"), ("softmax", "dot.py")}
+PENDING: set[tuple[str, str]] = set()
 
 
 def _modules():

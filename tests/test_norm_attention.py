@@ -302,3 +302,11 @@ def test_a_pre_ln_transformer_block_on_one_sequence_passes_check(reference):
     ids = np.array([[0], [3], [3], [4], [1], [2]])
     sb.check(_pre_ln_block(), reference=reference, data={"ids": ids},
              rtol=1e-5 if reference == "fd" else TOL)
+
+
+def test_collapsed_picture_names_no_block_for_a_plain_softmax_classifier():
+    X, W = sp.MatrixSymbol("X", 5, 3), sp.MatrixSymbol("W", 3, 4)
+    Y = sp.MatrixSymbol("Y", 5, 4)
+    model = sb.Model(sb.mse(sb.softmax(X * W), Y), params=[W])
+    collapsed = sb.graph_dot(model, collapse=True)
+    assert "attention weights" not in collapsed and collapsed == sb.graph_dot(model)

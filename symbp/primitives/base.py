@@ -59,6 +59,7 @@ class Primitive:
     foldable: bool = False  # used once, it may be written into an absorbing user
     absorbing: bool = False  # it may absorb a foldable argument used only by it
     pair: str | None = None  # the kind computing its transpose (of the argument's transpose)
+    block: Callable | None = None  # attr -> title of the block it closes in a collapsed picture
 
     @property
     def is_node(self) -> bool:

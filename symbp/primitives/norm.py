@@ -257,7 +257,8 @@ register(Primitive("istd", InvStd, value=lambda node, a: InvStd(a[0], *node.attr
                    operands=_stat_operands))
 register(Primitive("normalize", Normalize, value=lambda node, a: Normalize(a[0], a[1], node.attr),
                    shape=lambda shapes, attr: shapes[0], vjp=_normalize_vjp, prefix="H",
-                   traced=True, operands=lambda e: (e.args[:2], int(e.args[2]))))
+                   traced=True, operands=lambda e: (e.args[:2], int(e.args[2])),
+                   block=lambda attr: "layer norm" if attr == 1 else "batch norm"))
 register(Primitive("causal_mask", CausalMask, value=lambda node, a: CausalMask(a[0]),
                    shape=lambda shapes, attr: shapes[0], vjp=_mask_vjp, prefix="S", traced=True))
 register(Primitive("embedding", Embedding, value=lambda node, a: Embedding(*a),

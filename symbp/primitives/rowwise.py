@@ -169,7 +169,8 @@ def _same_shape(shapes, attr):
 
 
 register(Primitive("softmax", Softmax, value=lambda node, a: Softmax(a[0]), shape=_same_shape,
-                   vjp=_softmax_vjp, prefix="P", elementwise=True, traced=True))
+                   vjp=_softmax_vjp, prefix="P", elementwise=True, traced=True,
+                   block=lambda attr: "attention weights"))
 register(Primitive("log_softmax", LogSoftmax, value=lambda node, a: LogSoftmax(a[0]),
                    shape=_same_shape, vjp=_log_softmax_vjp, aux=("softmax",), prefix="S",
                    elementwise=True, traced=True, stable=_log_of_softmax))
