@@ -289,7 +289,9 @@ class Model:
         return tuple(s for s in self.data if s in found)
 
     def shape_of(self, sym) -> tuple:
-        """``()`` for a scalar symbol, else the matrix shape."""
+        """``()`` for a scalar symbol, else the matrix shape (a tensor's full N-d shape)."""
+        if hasattr(sym, "tensor_shape"):
+            return tuple(sym.tensor_shape)
         return tuple(sym.shape) if isinstance(sym, sp.MatrixSymbol) else ()
 
     def __repr__(self) -> str:

@@ -1,0 +1,305 @@
+"""2-D convolution and pooling over NCHW tensors: classes, backward classes and node records.
+
+``conv2d`` is the cross-correlation of ``torch.nn.functional.conv2d`` (``X`` of shape
+``(n, C, H, W)``, kernel ``K`` of shape ``(O, C, kh, kw)``, bias ``b`` of shape ``(O,)``):
+
+    Z[n, o, y, x] = b[o] + Σ_{c, i, j} K[o, c, i, j] · Xpad[n, c, s·y + i, s·x + j]
+
+Its vector-Jacobian products, as the textbook states them (Ḡ is dL/dZ):
+
+* input:  X̄pad[n, c, p, q] = Σ_{o, i, j: s·y + i = p, s·x + j = q} K[o, c, i, j] · Ḡ[n, o, y, x],
+  the full correlation of the (stride-dilated) Ḡ with the flipped kernel, i.e. a transposed
+  convolution; X̄ is X̄pad without its padding;
+* kernel: K̄[o, c, i, j] = Σ_{n, y, x} Ḡ[n, o, y, x] · Xpad[n, c, s·y + i, s·x + j], the
+  correlation of the input with Ḡ;
+* bias:   b̄[o] = Σ_{n, y, x} Ḡ[n, o, y, x].
+
+Pooling (kernel k, stride s, no padding) routes Ḡ back through each window: max-pooling to the
+first maximum of the window in row-major order (as PyTorch), average-pooling to every entry,
+divided by k².
+
+Every class is a ``MatrixExpr`` whose SymPy shape is the tensor's matrix view (see
+``tensor.py``); its ``spec`` holds the full shapes and the stride and padding. In generated
+code the classes print as calls of the runtime helpers of ``templates/tensor_ops.py.j2``.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.matrices.expressions.matexpr import MatrixExpr
+
+from .base import Primitive, np_name, register
+from .tensor import matrix_view
+
+__all__ = ["Conv2d", "Conv2dInputGrad", "Conv2dKernelGrad", "ChannelSum", "MaxPool2d",
+           "AvgPool2d", "MaxPool2dGrad", "AvgPool2dGrad", "conv_out", "RUNTIME"]
+
+RUNTIME = ("_conv2d", "_conv2d_backward_input", "_conv2d_backward_kernel", "_max_pool2d",
+           "_max_pool2d_backward", "_avg_pool2d", "_avg_pool2d_backward")
+"""The helpers of ``templates/tensor_ops.py.j2`` the classes print calls of."""
+
+
+def conv_out(size: int, k: int, stride: int, padding: int) -> int:
+    """The output length of a window of ``k`` sliding by ``stride`` over ``size + 2 padding``."""
+    return (size + 2 * padding - k) // stride + 1
+
+
+class _Spec:
+    """Named fields of the ``spec`` tuple (the last argument of every class here)."""
+
+    fields: tuple[str, ...] = ()
+
+    @property
+    def spec(self) -> dict:
+        return dict(zip(self.fields, (int(v) for v in self.args[-1]), strict=True))
+
+
+class _Conv(_Spec):
+    fields = ("C", "H", "W", "O", "kh", "kw", "stride", "padding")
+
+    @property
+    def out_hw(self) -> tuple[int, int]:
+        s = self.spec
+        return (conv_out(s["H"], s["kh"], s["stride"], s["padding"]),
+                conv_out(s["W"], s["kw"], s["stride"], s["padding"]))
+
+
+def _call(printer, name: str, args, *extra) -> str:
+    inner = ", ".join([printer._print(a) for a in args] + [str(e) for e in extra])
+    return f"{name}({inner})"
+
+
+def _latex_op(printer, name: str, args, sub: str = "") -> str:
+    inner = ", ".join(printer._print(a) for a in args)
+    return rf"\operatorname{{{name}}}{sub}\left({inner}\right)"
+
+
+class Conv2d(_Conv, MatrixExpr):
+    """``conv2d(X, K[, b])``: args ``(X, K, [b,] spec)``."""
+
+    def __new__(cls, *args):
+        *tensors, spec = args
+        return MatrixExpr.__new__(cls, *tensors, sp.Tuple(*spec))
+
+    @property
+    def operands(self):
+        return self.args[:-1]
+
+    @property
+    def tensor_shape(self):
+        return (self.args[0].shape[0], self.spec["O"], *self.out_hw)
+
+    @property
+    def shape(self):
+        return matrix_view(self.tensor_shape)
+
+    def _latex(self, printer):
+        s = self.spec
+        sub = rf"_{{s={s['stride']}, p={s['padding']}}}" if s["stride"] > 1 or s["padding"] else ""
+        return _latex_op(printer, "conv2d", self.operands, sub)
+
+    def _sympystr(self, printer):
+        return "conv2d(" + ", ".join(printer._print(a) for a in self.operands) + ")"
+
+    def _numpycode(self, printer, **kwargs):
+        s = self.spec
+        x, k, *b = self.operands
+        bias = printer._print(b[0]) if b else "None"
+        return _call(printer, "_conv2d", (x, k), bias, s["stride"], s["padding"])
+
+
+class Conv2dInputGrad(_Conv, MatrixExpr):
+    """``X̄``: the transposed convolution of ``Ḡ`` with ``K``; args ``(G, K, spec)``."""
+
+    def __new__(cls, g, k, spec):
+        return MatrixExpr.__new__(cls, g, k, sp.Tuple(*spec))
+
+    @property
+    def tensor_shape(self):
+        s = self.spec
+        return (self.args[0].shape[0], s["C"], s["H"], s["W"])
+
+    @property
+    def shape(self):
+        return matrix_view(self.tensor_shape)
+
+    def _latex(self, printer):
+        return _latex_op(printer, "conv2d", self.args[:2], r"^{\top}")
+
+    def _sympystr(self, printer):
+        return "conv2dᵀ(" + ", ".join(printer._print(a) for a in self.args[:2]) + ")"
+
+    def _numpycode(self, printer, **kwargs):
+        s = self.spec
+        size = f"({s['H']}, {s['W']})"
+        return _call(printer, "_conv2d_backward_input", self.args[:2], size, s["stride"],
+                     s["padding"])
+
+
+class Conv2dKernelGrad(_Conv, MatrixExpr):
+    """``K̄``: the correlation of the input ``X`` with ``Ḡ``; args ``(X, G, spec)``."""
+
+    def __new__(cls, x, g, spec):
+        return MatrixExpr.__new__(cls, x, g, sp.Tuple(*spec))
+
+    @property
+    def tensor_shape(self):
+        s = self.spec
+        return (s["O"], s["C"], s["kh"], s["kw"])
+
+    @property
+    def shape(self):
+        return matrix_view(self.tensor_shape)
+
+    def _latex(self, printer):
+        return _latex_op(printer, "corr", self.args[:2])
+
+    def _sympystr(self, printer):
+        return "corr(" + ", ".join(printer._print(a) for a in self.args[:2]) + ")"
+
+    def _numpycode(self, printer, **kwargs):
+        s = self.spec
+        size = f"({s['kh']}, {s['kw']})"
+        return _call(printer, "_conv2d_backward_kernel", self.args[:2], size, s["stride"],
+                     s["padding"])
+
+
+class ChannelSum(MatrixExpr):
+    """``b̄[o] = Σ_{n, y, x} Ḡ[n, o, y, x]``: the sum over every axis but the channels."""
+
+    def __new__(cls, g, channels):
+        return MatrixExpr.__new__(cls, g, sp.Integer(channels))
+
+    @property
+    def tensor_shape(self):
+        return (self.args[1],)
+
+    @property
+    def shape(self):
+        return (sp.Integer(1), self.args[1])
+
+    def _latex(self, printer):
+        return rf"\sum_{{n, y, x}} {printer._print(self.args[0])}_{{n, o, y, x}}"
+
+    def _sympystr(self, printer):
+        return f"Σ_(n,y,x) {printer._print(self.args[0])}"
+
+    def _numpycode(self, printer, **kwargs):
+        return f"{np_name(printer, 'sum')}({printer._print(self.args[0])}, axis=(0, 2, 3))"
+
+
+class _Pool(_Spec, MatrixExpr):
+    fields = ("C", "H", "W", "k", "stride")
+    _name = ""
+
+    def __new__(cls, *args):
+        *tensors, spec = args
+        return MatrixExpr.__new__(cls, *tensors, sp.Tuple(*spec))
+
+    @property
+    def out_hw(self) -> tuple[int, int]:
+        s = self.spec
+        return (conv_out(s["H"], s["k"], s["stride"], 0), conv_out(s["W"], s["k"], s["stride"], 0))
+
+    @property
+    def tensor_shape(self):
+        return (self.args[0].shape[0], self.spec["C"], *self.out_hw)
+
+    @property
+    def shape(self):
+        return matrix_view(self.tensor_shape)
+
+    def _latex(self, printer):
+        return _latex_op(printer, self._name, self.args[:1], rf"_{{{self.spec['k']}}}")
+
+    def _sympystr(self, printer):
+        return f"{self._name}{self.spec['k']}({printer._print(self.args[0])})"
+
+    def _numpycode(self, printer, **kwargs):
+        s = self.spec
+        return _call(printer, f"_{self._name}2d", self.args[:1], s["k"], s["stride"])
+
+
+class MaxPool2d(_Pool):
+    """``max_pool2d(X, k, stride)``: args ``(X, spec)``."""
+
+    _name = "max_pool"
+
+
+class AvgPool2d(_Pool):
+    """``avg_pool2d(X, k, stride)``: args ``(X, spec)``."""
+
+    _name = "avg_pool"
+
+
+class _PoolGrad(_Pool):
+    @property
+    def tensor_shape(self):
+        s = self.spec
+        return (self.args[0].shape[0], s["C"], s["H"], s["W"])
+
+    def _numpycode(self, printer, **kwargs):
+        s = self.spec
+        size = f"({s['H']}, {s['W']})"
+        return _call(printer, f"_{self._name}2d_backward", self.args[:-1], size, s["k"],
+                     s["stride"])
+
+
+class MaxPool2dGrad(_PoolGrad):
+    """``X̄``: ``Ḡ`` routed to the first maximum of each window; args ``(G, X, spec)``."""
+
+    _name = "max_pool"
+
+    def _latex(self, printer):
+        g, x = (printer._print(a) for a in self.args[:2])
+        return rf"\operatorname{{route}}_{{\arg\max {x}}}\left({g}\right)"
+
+    def _sympystr(self, printer):
+        g, x = (printer._print(a) for a in self.args[:2])
+        return f"route_argmax({g}, {x})"
+
+
+class AvgPool2dGrad(_PoolGrad):
+    """``X̄``: ``Ḡ / k²`` spread over each window; args ``(G, spec)``."""
+
+    _name = "avg_pool"
+
+    def _latex(self, printer):
+        k = self.spec["k"]
+        return rf"\operatorname{{spread}}\left({printer._print(self.args[0])}\right) / {k * k}"
+
+    def _sympystr(self, printer):
+        return f"spread({printer._print(self.args[0])}) / {self.spec['k'] ** 2}"
+
+
+# -- records -------------------------------------------------------------------
+def _conv_vjp(c):
+    x, k, *b = c.a
+    spec = c.node.attr
+    grads = [Conv2dInputGrad(c.g, k, spec), Conv2dKernelGrad(x, c.g, spec)]
+    return tuple(grads + [ChannelSum(c.g, spec[3])] * len(b))
+
+
+def _conv_shape(shapes, attr):
+    return Conv2d(sp.MatrixSymbol("_symbp_x", shapes[0][0], 1), attr).shape
+
+
+def _pool_shape(cls):
+    return lambda shapes, attr: cls(sp.MatrixSymbol("_symbp_x", shapes[0][0], 1), attr).shape
+
+
+def _operands(e):
+    return e.args[:-1], e.args[-1]
+
+
+register(Primitive(
+    "conv2d", Conv2d, value=lambda node, a: Conv2d(*a, node.attr), shape=_conv_shape,
+    vjp=_conv_vjp, prefix="C", traced=True, operands=_operands))
+register(Primitive(
+    "max_pool2d", MaxPool2d, value=lambda node, a: MaxPool2d(a[0], node.attr),
+    shape=_pool_shape(MaxPool2d), vjp=lambda c: (MaxPool2dGrad(c.g, c.a[0], c.node.attr),),
+    prefix="M", traced=True, operands=_operands))
+register(Primitive(
+    "avg_pool2d", AvgPool2d, value=lambda node, a: AvgPool2d(a[0], node.attr),
+    shape=_pool_shape(AvgPool2d), vjp=lambda c: (AvgPool2dGrad(c.g, c.node.attr),),
+    prefix="M", traced=True, operands=_operands))

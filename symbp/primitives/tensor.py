@@ -1,0 +1,150 @@
+"""N-d tensors: the symbol, ``flatten`` and its inverse ``unflatten``.
+
+SymPy's matrix algebra knows two axes only, so a tensor of shape ``(n, C, H, W)``
+is, to SymPy, the ``n x (C·H·W)`` matrix of its rows flattened in row-major order
+(``torch.flatten(X, 1)``); a ``(C,)`` vector is the ``1 x C`` row. Every elementwise
+rule (activations, ``+``, ``-``, Hadamard products, scalings) is the same on either
+view, so the matrix rules apply unchanged. The full shape travels with the symbol
+(``tensor_shape``) and with every tensor primitive (its ``spec``): generated code
+holds real N-d arrays, and only ``flatten``/``unflatten`` reshape them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import sympy as sp
+from sympy.core.symbol import Str
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.matexpr import MatrixExpr
+
+from .base import Primitive, np_name, register
+
+__all__ = ["TensorSymbol", "Flatten", "Unflatten", "tensor_shape", "full_shape", "is_tensor",
+           "matrix_view"]
+
+
+def matrix_view(shape: tuple) -> tuple:
+    """The ``(rows, cols)`` SymPy sees for a tensor of ``shape``: ``(C,)`` is ``(1, C)``,
+    ``(n, C, H, W)`` is ``(n, C·H·W)``."""
+    if len(shape) == 1:
+        return (sp.Integer(1), sp.sympify(shape[0]))
+    return (sp.sympify(shape[0]), sp.Integer(math.prod(int(d) for d in shape[1:])))
+
+
+class TensorSymbol(sp.MatrixSymbol):
+    """An N-d symbol (``sb.tensor("X", (n, 1, 8, 8))``); the batch size may be a symbol."""
+
+    def __new__(cls, name, shape):
+        name = Str(name) if isinstance(name, str) else name
+        return sp.Basic.__new__(cls, name, sp.Tuple(*(sp.sympify(d) for d in shape)))
+
+    @property
+    def shape(self):
+        return matrix_view(self.tensor_shape)
+
+    @property
+    def tensor_shape(self) -> tuple:
+        return tuple(self.args[1])
+
+    def doit(self, **hints):
+        return self
+
+    def _sympystr(self, printer):
+        return self.name
+
+
+def is_tensor(expr) -> bool:
+    """Whether ``expr`` is a tensor expression (its full shape has other than two axes, or it
+    is built from tensor primitives)."""
+    return _tensor_shape_or_none(expr) is not None
+
+
+def _tensor_shape_or_none(expr):
+    while True:
+        shape = getattr(expr, "tensor_shape", None)
+        if shape is not None:
+            return tuple(shape)
+        if isinstance(expr, ElementwiseApplyFunction):
+            expr = expr.expr
+        elif isinstance(expr, (sp.MatAdd, sp.HadamardProduct, sp.MatMul)):
+            mats = [a for a in expr.args if getattr(a, "is_Matrix", False)]
+            if isinstance(expr, sp.MatMul) and len(mats) != 1:
+                return None
+            expr = mats[0]
+        elif isinstance(expr, sp.HadamardPower):
+            expr = expr.base
+        else:
+            return None
+
+
+def tensor_shape(expr) -> tuple:
+    """The full shape of a tensor expression, or the matrix shape of any other matrix."""
+    found = _tensor_shape_or_none(expr)
+    return found if found is not None else tuple(expr.shape)
+
+
+def full_shape(sym) -> tuple:
+    """A model symbol's shape as its arrays have it: ``()``, a matrix's or a tensor's."""
+    if isinstance(sym, TensorSymbol):
+        return sym.tensor_shape
+    return tuple(sym.shape) if isinstance(sym, sp.MatrixSymbol) else ()
+
+
+def _ints(spec) -> tuple[int, ...]:
+    return tuple(int(v) for v in spec)
+
+
+class Flatten(MatrixExpr):
+    """``flatten(X)``: the ``(n, C·H·W)`` matrix of a tensor, row-major as ``torch.flatten(X, 1)``;
+    ``spec`` is the tensor's shape after the batch axis."""
+
+    def __new__(cls, x, spec):
+        return super().__new__(cls, x, sp.Tuple(*spec))
+
+    @property
+    def shape(self):
+        return self.args[0].shape
+
+    def _latex(self, printer):
+        return rf"\operatorname{{flatten}}\left({printer._print(self.args[0])}\right)"
+
+    def _sympystr(self, printer):
+        return f"flatten({printer._print(self.args[0])})"
+
+    def _numpycode(self, printer, **kwargs):
+        size = math.prod(_ints(self.args[1]))
+        return f"{np_name(printer, 'reshape')}({printer._print(self.args[0])}, (-1, {size}))"
+
+
+class Unflatten(MatrixExpr):
+    """The inverse of ``flatten``: an ``(n, C·H·W)`` matrix as the ``(n, C, H, W)`` tensor."""
+
+    def __new__(cls, g, spec):
+        return super().__new__(cls, g, sp.Tuple(*spec))
+
+    @property
+    def shape(self):
+        return self.args[0].shape
+
+    @property
+    def tensor_shape(self):
+        return (self.shape[0], *self.args[1])
+
+    def _latex(self, printer):
+        dims = r" \times ".join(str(d) for d in self.args[1])
+        return rf"\operatorname{{reshape}}_{{{dims}}}\left({printer._print(self.args[0])}\right)"
+
+    def _sympystr(self, printer):
+        dims = "×".join(str(d) for d in self.args[1])
+        return f"reshape[{dims}]({printer._print(self.args[0])})"
+
+    def _numpycode(self, printer, **kwargs):
+        dims = ", ".join(str(d) for d in _ints(self.args[1]))
+        return f"{np_name(printer, 'reshape')}({printer._print(self.args[0])}, (-1, {dims}))"
+
+
+register(Primitive(
+    "flatten", Flatten, value=lambda node, a: Flatten(a[0], node.attr),
+    shape=lambda shapes, attr: shapes[0], vjp=lambda c: (Unflatten(c.g, c.node.attr),),
+    view=True, traced=True, operands=lambda e: ((e.args[0],), e.args[1])))
