@@ -30,6 +30,8 @@ from .functions import (
     Softplus,
 )
 from .model import Model, _short
+from .primitives.conv import AvgPool2d, Conv2d, MaxPool2d
+from .primitives.tensor import Flatten
 from .source import literal
 
 __all__ = ["reference_source", "reference_function"]
@@ -132,6 +134,8 @@ class _Printer:
             return [x for pair in e.args for x in pair.args]
         if isinstance(e, sp.Sum):  # printed with its index bound (see ``node``)
             return []
+        if isinstance(e, _TENSOR_OPS):  # the tensors, not the spec (shapes, stride, padding)
+            return list(e.args[:-1])
         return list(e.args)
 
     def node(self, e, a: list, bound: dict) -> str:
@@ -169,6 +173,8 @@ class _Printer:
             return f"{a[0]} {e.rel_op} {a[1]}"
         if isinstance(e, sp.Piecewise):
             return _piecewise(a)
+        if isinstance(e, _TENSOR_OPS):
+            return _tensor_op(e, a)
         return self.function(e, a)
 
     def index(self, k, bound: dict) -> str:
@@ -210,6 +216,21 @@ class _Printer:
         if isinstance(e, SoftmaxCrossEntropy):
             return f"F.sce({a[0]}, {a[1]})"
         raise SymbpError(f"the reference printer has no operation for {_short(e)}.")
+
+
+_TENSOR_OPS = (Conv2d, MaxPool2d, AvgPool2d, Flatten)
+
+
+def _tensor_op(e, a: list) -> str:
+    """``F.conv2d(x, k, b, stride, padding)``, ``F.max_pool2d(x, k, stride)``, ``F.flatten(x)``."""
+    if isinstance(e, Flatten):
+        return f"F.flatten({a[0]})"
+    s = e.spec
+    if isinstance(e, Conv2d):
+        bias = a[2] if len(a) > 2 else "None"
+        return f"F.conv2d({a[0]}, {a[1]}, {bias}, {s['stride']}, {s['padding']})"
+    name = "max_pool2d" if isinstance(e, MaxPool2d) else "avg_pool2d"
+    return f"F.{name}({a[0]}, {s['k']}, {s['stride']})"
 
 
 def _piecewise(a: list) -> str:
