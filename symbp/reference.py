@@ -31,7 +31,7 @@ from .functions import (
 )
 from .model import Model, _short
 from .primitives.conv import AvgPool2d, Conv2d, MaxPool2d
-from .primitives.tensor import Flatten
+from .primitives.tensor import Flatten, is_tensor
 from .source import literal
 
 __all__ = ["reference_source", "reference_function"]
@@ -145,7 +145,10 @@ class _Printer:
         if isinstance(e, sp.MatMul):  # before Mul, which MatMul subclasses
             scalars = [x for x, s in zip(a, e.args, strict=True) if not s.is_Matrix]
             mats = [x for x, s in zip(a, e.args, strict=True) if s.is_Matrix]
-            return " * ".join([*scalars, " @ ".join(mats)])
+            tensors = any(is_tensor(s) for s in e.args if s.is_Matrix)  # A * B is elementwise
+            return " * ".join([*scalars, (" * " if tensors else " @ ").join(mats)])
+        if isinstance(e, sp.MatPow) and is_tensor(e.args[0]):
+            return f"{a[0]} ** {a[1]}"
         if isinstance(e, sp.MatPow) and not isinstance(e, sp.Inverse):
             k = int(e.args[1])
             base = a[0] if k > 0 else f"F.inv({a[0]})"

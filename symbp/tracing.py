@@ -5,7 +5,9 @@ stack, so a 200-layer network does not hit Python's recursion limit. Each
 SymPy class has a ``_plan_*`` method saying which sub-expressions to trace
 first and how to build the node from their nodes; matrix products with
 scalar factors, ones-vectors, chains and transposed chains are normalised
-on the way (see ``graph.py`` for the node kinds).
+on the way (see ``graph.py`` for the node kinds). A product ``A * B`` of
+tensors (SymPy's ``MatMul`` of their matrix views) is elementwise, as in
+PyTorch.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .model import Model, _short
 from .order import ordered_terms
 from .primitives import node_kinds, recognise
 from .primitives.algebra import UnitMatrix
+from .primitives.tensor import is_tensor
 from .rewrites import broadcast_terms, condition_sides, rows_sum
 from .stable import stabilize
 
@@ -90,6 +93,8 @@ class _Tracer:
             coeff = sp.Mul(*scalars)
             rest = mats[0] if len(mats) == 1 else sp.MatMul(*mats)
             return (coeff, rest), lambda c, m: g.op("scale", (c, m), source=e)
+        if len(mats) > 1 and any(is_tensor(m) for m in mats):  # A * B of tensors: elementwise
+            return tuple(mats), lambda *ids: g.op("hadamard", ids, source=e)
         if sum(isinstance(m, sp.Transpose) for m in mats) * 2 > len(mats):
             flipped = sp.MatMul(*[_t(m) for m in reversed(mats)])
             return (flipped,), lambda f: g.transpose(f)
@@ -140,6 +145,8 @@ class _Tracer:
 
     def _plan_matpow(self, e):
         base, k = e.args
+        if is_tensor(base):  # T * T of a tensor is SymPy's MatPow: elementwise here
+            return (base, k), lambda b, p: self.graph.op("hpow", (b, p), source=e)
         if not (k.is_Integer and k != 0):
             raise SymbpError(f"the matrix power {e} needs a nonzero integer exponent.")
         if k < 0:

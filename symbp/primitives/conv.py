@@ -29,7 +29,7 @@ import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from .base import Primitive, np_name, register
-from .tensor import matrix_view
+from .tensor import TensorOps, matrix_view
 
 __all__ = ["Conv2d", "Conv2dInputGrad", "Conv2dKernelGrad", "ChannelSum", "MaxPool2d",
            "AvgPool2d", "MaxPool2dGrad", "AvgPool2dGrad", "conv_out", "RUNTIME"]
@@ -74,7 +74,7 @@ def _latex_op(printer, name: str, args, sub: str = "") -> str:
     return rf"\operatorname{{{name}}}{sub}\left({inner}\right)"
 
 
-class Conv2d(_Conv, MatrixExpr):
+class Conv2d(TensorOps, _Conv, MatrixExpr):
     """``conv2d(X, K[, b])``: args ``(X, K, [b,] spec)``."""
 
     def __new__(cls, *args):
@@ -188,7 +188,7 @@ class ChannelSum(MatrixExpr):
         return f"{np_name(printer, 'sum')}({printer._print(self.args[0])}, axis=(0, 2, 3))"
 
 
-class _Pool(_Spec, MatrixExpr):
+class _Pool(TensorOps, _Spec, MatrixExpr):
     fields = ("C", "H", "W", "k", "stride")
     _name = ""
 

@@ -20,7 +20,7 @@ from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from .base import Primitive, np_name, register
 
-__all__ = ["TensorSymbol", "Flatten", "Unflatten", "tensor_shape", "full_shape", "is_tensor",
+__all__ = ["TensorOps", "TensorSymbol", "Flatten", "Unflatten", "tensor_shape", "full_shape", "is_tensor",
            "matrix_view"]
 
 
@@ -32,7 +32,23 @@ def matrix_view(shape: tuple) -> tuple:
     return (sp.sympify(shape[0]), sp.Integer(math.prod(int(d) for d in shape[1:])))
 
 
-class TensorSymbol(sp.MatrixSymbol):
+class TensorOps:
+    """``A * B`` of same-shape tensors is elementwise (SymPy would read a matrix product)."""
+
+    _op_priority = 12.0  # above MatrixExpr's: SymPy hands ``M * T`` to ``T.__rmul__``
+
+    def __mul__(self, other):
+        if getattr(other, "is_Matrix", False):
+            return sp.HadamardProduct(self, other)
+        return sp.MatMul(other, self)
+
+    def __rmul__(self, other):
+        if getattr(other, "is_Matrix", False):
+            return sp.HadamardProduct(other, self)
+        return sp.MatMul(other, self)
+
+
+class TensorSymbol(TensorOps, sp.MatrixSymbol):
     """An N-d symbol (``sb.tensor("X", (n, 1, 8, 8))``); the batch size may be a symbol."""
 
     def __new__(cls, name, shape):
@@ -61,21 +77,19 @@ def is_tensor(expr) -> bool:
 
 
 def _tensor_shape_or_none(expr):
-    while True:
-        shape = getattr(expr, "tensor_shape", None)
+    """The full shape of the first tensor found through elementwise operations, or None."""
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        shape = getattr(e, "tensor_shape", None)
         if shape is not None:
             return tuple(shape)
-        if isinstance(expr, ElementwiseApplyFunction):
-            expr = expr.expr
-        elif isinstance(expr, (sp.MatAdd, sp.HadamardProduct, sp.MatMul)):
-            mats = [a for a in expr.args if getattr(a, "is_Matrix", False)]
-            if isinstance(expr, sp.MatMul) and len(mats) != 1:
-                return None
-            expr = mats[0]
-        elif isinstance(expr, sp.HadamardPower):
-            expr = expr.base
-        else:
-            return None
+        if isinstance(e, ElementwiseApplyFunction):
+            stack.append(e.expr)
+        elif isinstance(e, (sp.MatAdd, sp.HadamardProduct, sp.MatMul, sp.HadamardPower,
+                            sp.MatPow)):
+            stack.extend(reversed([a for a in e.args if getattr(a, "is_Matrix", False)]))
+    return None
 
 
 def tensor_shape(expr) -> tuple:
@@ -117,7 +131,7 @@ class Flatten(MatrixExpr):
         return f"{np_name(printer, 'reshape')}({printer._print(self.args[0])}, (-1, {size}))"
 
 
-class Unflatten(MatrixExpr):
+class Unflatten(TensorOps, MatrixExpr):
     """The inverse of ``flatten``: an ``(n, C·H·W)`` matrix as the ``(n, C, H, W)`` tensor."""
 
     def __new__(cls, g, spec):
