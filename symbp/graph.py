@@ -42,6 +42,7 @@ from sympy.matrices.expressions.special import OneMatrix, ZeroMatrix
 from .errors import SymbpError
 from .model import Model
 from .primitives import REGISTRY, U, node_kinds, placeholder
+from .primitives.tensor import tensor_shape_or_none
 
 __all__ = ["Node", "Graph", "value", "U", "placeholder"]
 
@@ -65,6 +66,13 @@ class Node:
     @property
     def is_leaf(self) -> bool:
         return self.kind in LEAF_KINDS
+
+    @property
+    def full_shape(self) -> tuple:
+        """The shape its arrays have: a tensor's N-d shape (``shape`` is its matrix view)."""
+        found = tensor_shape_or_none(self.source) if self.shape and self.source is not None \
+            else None
+        return self.shape if found is None else found
 
 
 @dataclass
@@ -91,7 +99,8 @@ class Graph:
                 args = ", ".join(f"%{a}" for a in node.args)
                 aux = f"; aux {', '.join(f'%{a}' for a in node.aux)}" if node.aux else ""
                 body = f"{node.kind}({args}{aux})" + ("" if node.attr is None else f" [{node.attr}]")
-            shape = f"  ({', '.join(map(str, node.shape))})" if node.shape else ""
+            dims = node.full_shape
+            shape = f"  ({', '.join(map(str, dims))}{',' * (len(dims) == 1)})" if dims else ""
             lines.append(f"%{node.index} = {body}{shape}{marks.get(node.index, '')}")
         return "\n".join(lines)
 

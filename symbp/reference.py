@@ -145,9 +145,10 @@ class _Printer:
         if isinstance(e, sp.MatMul):  # before Mul, which MatMul subclasses
             scalars = [x for x, s in zip(a, e.args, strict=True) if not s.is_Matrix]
             mats = [x for x, s in zip(a, e.args, strict=True) if s.is_Matrix]
-            tensors = any(is_tensor(s) for s in e.args if s.is_Matrix)  # A * B is elementwise
+            tensors = any(x.shape[1] != y.shape[0] for x, y in zip(e.args[:-1], e.args[1:])
+                          if x.is_Matrix and y.is_Matrix) and is_tensor(e)  # A * B: elementwise
             return " * ".join([*scalars, (" * " if tensors else " @ ").join(mats)])
-        if isinstance(e, sp.MatPow) and is_tensor(e.args[0]):
+        if isinstance(e, sp.MatPow) and e.shape[0] != e.shape[1] and is_tensor(e.args[0]):
             return f"{a[0]} ** {a[1]}"
         if isinstance(e, sp.MatPow) and not isinstance(e, sp.Inverse):
             k = int(e.args[1])

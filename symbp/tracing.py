@@ -93,7 +93,7 @@ class _Tracer:
             coeff = sp.Mul(*scalars)
             rest = mats[0] if len(mats) == 1 else sp.MatMul(*mats)
             return (coeff, rest), lambda c, m: g.op("scale", (c, m), source=e)
-        if len(mats) > 1 and any(is_tensor(m) for m in mats):  # A * B of tensors: elementwise
+        if _misaligned(mats) and any(is_tensor(m) for m in mats):  # A * B of tensors: elementwise
             return tuple(mats), lambda *ids: g.op("hadamard", ids, source=e)
         if sum(isinstance(m, sp.Transpose) for m in mats) * 2 > len(mats):
             flipped = sp.MatMul(*[_t(m) for m in reversed(mats)])
@@ -145,7 +145,7 @@ class _Tracer:
 
     def _plan_matpow(self, e):
         base, k = e.args
-        if is_tensor(base):  # T * T of a tensor is SymPy's MatPow: elementwise here
+        if base.shape[0] != base.shape[1] and is_tensor(base):  # T * T of a tensor: elementwise
             return (base, k), lambda b, p: self.graph.op("hpow", (b, p), source=e)
         if not (k.is_Integer and k != 0):
             raise SymbpError(f"the matrix power {e} needs a nonzero integer exponent.")
@@ -248,6 +248,11 @@ class _Tracer:
         if not args:
             return g.leaf(e, "const")
         return g.op("scalar", tuple(args), e.func(*new_args), source=e)
+
+
+def _misaligned(mats) -> bool:
+    """Whether no matrix product fits: ``(n, 27) (n, 27)``, SymPy's reading of ``A * B``."""
+    return any(a.shape[1] != b.shape[0] for a, b in zip(mats, mats[1:]))
 
 
 def _t(m):

@@ -153,3 +153,55 @@ def test_digits_cnn_reaches_98_percent_held_out_accuracy_across_seeds():
                    **TRAINING["digits_cnn"])
         accuracy = np.mean(module.predict(params, X=test["X"]).argmax(1) == test["Y"].argmax(1))
         assert accuracy >= 0.98, (seed, accuracy)
+
+
+def _tiny_cnn():
+    X = sb.tensor("X", (2, 1, 4, 4))
+    K, c = sb.tensor("K", (2, 1, 3, 3)), sb.tensor("c", (2,))
+    P = sb.max_pool2d(sb.relu(sb.conv2d(X, K, c, padding=1)), 2)
+    W, b, Y = sp.MatrixSymbol("W", 8, 3), sp.MatrixSymbol("b", 1, 3), sp.MatrixSymbol("Y", 2, 3)
+    return sb.Model(sb.softmax_cross_entropy(sb.dense(sb.flatten(P), W, b), Y),
+                    params=[K, c, W, b], name="tiny_cnn")
+
+
+def test_explain_numbers_of_a_tiny_conv_net_are_torchs():
+    from symbp.explain import step_values
+
+    d = sb.derive(_tiny_cnn())
+    rng = np.random.default_rng(3)
+    values = {"X": rng.normal(size=(2, 1, 4, 4)).round(1), "K": rng.normal(size=(2, 1, 3, 3)).round(1),
+              "c": np.array([0.1, -0.2]), "W": rng.normal(size=(8, 3)).round(1),
+              "b": np.zeros((1, 3)), "Y": np.eye(3)[[0, 2]]}
+    env = step_values(d, {d.model.symbols[[s.name for s in d.model.symbols].index(k)]: v
+                          for k, v in values.items()})
+    t = {k: torch.tensor(v, requires_grad=True) for k, v in values.items()}
+    z = F.max_pool2d(torch.relu(F.conv2d(t["X"], t["K"], t["c"], padding=1)), 2).flatten(1) @ t["W"] + t["b"]
+    loss = -(t["Y"] * torch.log_softmax(z, 1)).sum() / 2
+    loss.backward()
+    assert float(env[d.loss]) == pytest.approx(loss.item(), rel=1e-12)
+    grad_k = np.array(env[d.gradient_symbols["K"]].tolist(), dtype=float).reshape(2, 1, 3, 3)
+    np.testing.assert_allclose(grad_k, t["K"].grad.numpy(), rtol=1e-12, atol=1e-14)
+    for lang, word in (("en", "route_argmax"), ("zh", "route_argmax")):
+        assert word in sb.explain(d, lang=lang, values=True)
+
+
+def test_latex_writes_the_conv_backward_and_pooling_in_index_notation():
+    tex = sb.derive(_tiny_cnn()).latex()
+    assert (r"\overline{K} &= \Big[\sum_{n, y, x} \overline{C}_{1}[n, o, y, x] \, "
+            r"X[n, c, y + i - 1, x + j - 1]\Big]_{o c i j}") in tex
+    assert r"\big[(h, w) = \operatorname*{arg\,max}_{(2 y, 2 x) + (i, j)} A_{1}[n, c, \cdot, \cdot]\big]" in tex
+    assert r"\overline{c} &= \Big[\sum_{n, y, x} \overline{C}_{1}[n, o, y, x]\Big]_{o}" in tex
+
+
+def test_latex_of_the_input_gradient_is_the_full_correlation_with_the_kernel():
+    X, K = sb.tensor("X", (2, 1, 5, 5)), sb.tensor("K", (1, 1, 3, 3))
+    Y = sp.MatrixSymbol("Y", 2, 4)
+    tex = sb.derive(sb.Model(sb.mse(sb.flatten(sb.conv2d(X, K, stride=2)), Y), params=[X, K])).latex()
+    assert (r"\Big[\sum_{o, i, j,\ 2 y + i = h,\ 2 x + j = w} K[o, c, i, j] \, "
+            r"\overline{C}_{1}[n, o, y, x]\Big]_{n c h w}") in tex
+
+
+def test_graph_lists_tensor_shapes():
+    text = str(sb.derive(_design_model()).graph)
+    assert "conv2d(%0, %1, %2) [(1, 8, 8, 8, 3, 3, 1, 1)]  (n, 8, 8, 8)" in text
+    assert "param c1  (8,)" in text

@@ -25,6 +25,9 @@ code the classes print as calls of the runtime helpers of ``templates/tensor_ops
 
 from __future__ import annotations
 
+import functools
+
+import numpy as np
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
@@ -64,9 +67,48 @@ class _Conv(_Spec):
                 conv_out(s["W"], s["kw"], s["stride"], s["padding"]))
 
 
+@functools.cache
+def runtime() -> dict:
+    """The helpers of ``templates/tensor_ops.py.j2``, executed: exact values for ``doit``."""
+    from ..codegen import template_environment  # codegen imports the printers, which import us
+
+    namespace = {"np": np}
+    source = template_environment().get_template("tensor_ops.py.j2").render()
+    exec(compile(source, "<symbp tensor_ops>", "exec"), namespace)  # noqa: S102 (our template)
+    return namespace
+
+
+def _explicit(expr, shape):
+    """An explicit SymPy matrix (a tensor's matrix view) as an object array of ``shape``."""
+    return np.array(expr.tolist(), dtype=object).reshape(shape)
+
+
+def _evaluated(expr, hints, compute):
+    """``compute(*object arrays)`` as an explicit matrix when every argument is explicit, else
+    ``expr`` rebuilt from its evaluated arguments."""
+    *tensors, spec = expr.args
+    args = [a.doit(**hints) for a in tensors]
+    if not all(isinstance(a, sp.MatrixBase) for a in args):
+        return type(expr)(*args, spec)
+    rows = args[0].shape[0]
+    out = np.asarray(compute(rows, *args), dtype=object)
+    return sp.ImmutableMatrix(out.reshape(expr.shape[0] if expr.shape[0].is_Integer else rows, -1))
+
+
 def _call(printer, name: str, args, *extra) -> str:
     inner = ", ".join([printer._print(a) for a in args] + [str(e) for e in extra])
     return f"{name}({inner})"
+
+
+def _at(printer, expr, *index) -> str:
+    """``T[n, c, y, x]``: an entry of a tensor in LaTeX index notation."""
+    return rf"{printer._print(expr)}[{', '.join(index)}]"
+
+
+def _offset(stride: int, padding: int, out: str, k: str) -> str:
+    """The input row that output row ``out`` and kernel row ``k`` meet: ``s y + i - p``."""
+    base = out if stride == 1 else f"{stride} {out}"
+    return f"{base} + {k}" + (f" - {padding}" if padding else "")
 
 
 def _latex_op(printer, name: str, args, sub: str = "") -> str:
@@ -107,6 +149,12 @@ class Conv2d(TensorOps, _Conv, MatrixExpr):
         bias = printer._print(b[0]) if b else "None"
         return _call(printer, "_conv2d", (x, k), bias, s["stride"], s["padding"])
 
+    def doit(self, **hints):
+        s = self.spec
+        return _evaluated(self, hints, lambda rows, x, k, *b: runtime()["_conv2d"](
+            _explicit(x, (rows, s["C"], s["H"], s["W"])), _explicit(k, (s["O"], s["C"], s["kh"], s["kw"])),
+            _explicit(b[0], (s["O"],)) if b else None, s["stride"], s["padding"]))
+
 
 class Conv2dInputGrad(_Conv, MatrixExpr):
     """``X̄``: the transposed convolution of ``Ḡ`` with ``K``; args ``(G, K, spec)``."""
@@ -124,7 +172,14 @@ class Conv2dInputGrad(_Conv, MatrixExpr):
         return matrix_view(self.tensor_shape)
 
     def _latex(self, printer):
-        return _latex_op(printer, "conv2d", self.args[:2], r"^{\top}")
+        """The transposed convolution, a full correlation of Ḡ with the flipped kernel:
+        ``[Σ_{o,i,j} K[o,c,i,j] Ḡ[n,o,y,x]]`` over the outputs with ``s y + i - p = h``."""
+        s = self.spec
+        g, k = self.args[:2]
+        where = rf"{_offset(s['stride'], s['padding'], 'y', 'i')} = h,\ " \
+                rf"{_offset(s['stride'], s['padding'], 'x', 'j')} = w"
+        return (rf"\Big[\sum_{{o, i, j,\ {where}}} {_at(printer, k, 'o', 'c', 'i', 'j')} \, "
+                rf"{_at(printer, g, 'n', 'o', 'y', 'x')}\Big]_{{n c h w}}")
 
     def _sympystr(self, printer):
         return "conv2dᵀ(" + ", ".join(printer._print(a) for a in self.args[:2]) + ")"
@@ -134,6 +189,12 @@ class Conv2dInputGrad(_Conv, MatrixExpr):
         size = f"({s['H']}, {s['W']})"
         return _call(printer, "_conv2d_backward_input", self.args[:2], size, s["stride"],
                      s["padding"])
+
+    def doit(self, **hints):
+        s = self.spec
+        return _evaluated(self, hints, lambda rows, g, k: runtime()["_conv2d_backward_input"](
+            _explicit(g, (rows, s["O"], *self.out_hw)), _explicit(k, (s["O"], s["C"], s["kh"], s["kw"])),
+            (s["H"], s["W"]), s["stride"], s["padding"]))
 
 
 class Conv2dKernelGrad(_Conv, MatrixExpr):
@@ -152,7 +213,12 @@ class Conv2dKernelGrad(_Conv, MatrixExpr):
         return matrix_view(self.tensor_shape)
 
     def _latex(self, printer):
-        return _latex_op(printer, "corr", self.args[:2])
+        """The correlation of the input with Ḡ: ``[Σ_{n,y,x} Ḡ[n,o,y,x] X[n,c,s y+i-p,s x+j-p]]``."""
+        s = self.spec
+        x, g = self.args[:2]
+        rows, cols = (_offset(s["stride"], s["padding"], a, b) for a, b in (("y", "i"), ("x", "j")))
+        return (rf"\Big[\sum_{{n, y, x}} {_at(printer, g, 'n', 'o', 'y', 'x')} \, "
+                rf"{_at(printer, x, 'n', 'c', rows, cols)}\Big]_{{o c i j}}")
 
     def _sympystr(self, printer):
         return "corr(" + ", ".join(printer._print(a) for a in self.args[:2]) + ")"
@@ -162,6 +228,12 @@ class Conv2dKernelGrad(_Conv, MatrixExpr):
         size = f"({s['kh']}, {s['kw']})"
         return _call(printer, "_conv2d_backward_kernel", self.args[:2], size, s["stride"],
                      s["padding"])
+
+    def doit(self, **hints):
+        s = self.spec
+        return _evaluated(self, hints, lambda rows, x, g: runtime()["_conv2d_backward_kernel"](
+            _explicit(x, (rows, s["C"], s["H"], s["W"])), _explicit(g, (rows, s["O"], *self.out_hw)),
+            (s["kh"], s["kw"]), s["stride"], s["padding"]))
 
 
 class ChannelSum(MatrixExpr):
@@ -179,13 +251,20 @@ class ChannelSum(MatrixExpr):
         return (sp.Integer(1), self.args[1])
 
     def _latex(self, printer):
-        return rf"\sum_{{n, y, x}} {printer._print(self.args[0])}_{{n, o, y, x}}"
+        return rf"\Big[\sum_{{n, y, x}} {_at(printer, self.args[0], 'n', 'o', 'y', 'x')}\Big]_{{o}}"
 
     def _sympystr(self, printer):
         return f"Σ_(n,y,x) {printer._print(self.args[0])}"
 
     def _numpycode(self, printer, **kwargs):
         return f"{np_name(printer, 'sum')}({printer._print(self.args[0])}, axis=(0, 2, 3))"
+
+    def doit(self, **hints):
+        g = self.args[0].doit(**hints)
+        if not isinstance(g, sp.MatrixBase):
+            return ChannelSum(g, self.args[1])
+        sums = _explicit(g, (g.shape[0], int(self.args[1]), -1)).sum(axis=(0, 2))
+        return sp.ImmutableMatrix([list(sums)])
 
 
 class _Pool(TensorOps, _Spec, MatrixExpr):
@@ -210,14 +289,21 @@ class _Pool(TensorOps, _Spec, MatrixExpr):
         return matrix_view(self.tensor_shape)
 
     def _latex(self, printer):
-        return _latex_op(printer, self._name, self.args[:1], rf"_{{{self.spec['k']}}}")
+        k = self.spec["k"]
+        return _latex_op(printer, self._name.replace("_", ""), self.args[:1], rf"_{{{k} \times {k}}}")
 
     def _sympystr(self, printer):
-        return f"{self._name}{self.spec['k']}({printer._print(self.args[0])})"
+        k = self.spec["k"]
+        return f"{self._name}{k}×{k}({printer._print(self.args[0])})"
 
     def _numpycode(self, printer, **kwargs):
         s = self.spec
         return _call(printer, f"_{self._name}2d", self.args[:1], s["k"], s["stride"])
+
+    def doit(self, **hints):
+        s = self.spec
+        return _evaluated(self, hints, lambda rows, x: runtime()[f"_{self._name}2d"](
+            _explicit(x, (rows, s["C"], s["H"], s["W"])), s["k"], s["stride"]))
 
 
 class MaxPool2d(_Pool):
@@ -244,6 +330,16 @@ class _PoolGrad(_Pool):
         return _call(printer, f"_{self._name}2d_backward", self.args[:-1], size, s["k"],
                      s["stride"])
 
+    def doit(self, **hints):
+        s = self.spec
+        shapes = [(None, s["C"], *self.out_hw), (None, s["C"], s["H"], s["W"])]
+
+        def compute(rows, *arrays):
+            tensors = [_explicit(a, (rows, *shape[1:])) for a, shape in zip(arrays, shapes)]
+            return runtime()[f"_{self._name}2d_backward"](*tensors, (s["H"], s["W"]), s["k"],
+                                                          s["stride"])
+        return _evaluated(self, hints, compute)
+
 
 class MaxPool2dGrad(_PoolGrad):
     """``X̄``: ``Ḡ`` routed to the first maximum of each window; args ``(G, X, spec)``."""
@@ -251,8 +347,15 @@ class MaxPool2dGrad(_PoolGrad):
     _name = "max_pool"
 
     def _latex(self, printer):
-        g, x = (printer._print(a) for a in self.args[:2])
-        return rf"\operatorname{{route}}_{{\arg\max {x}}}\left({g}\right)"
+        """Each window's gradient to its first maximum (row-major): ``[Σ_{y,x} Ḡ[n,c,y,x]
+        [(h, w) = argmax of the window (y, x) of X]]``."""
+        g, x = self.args[:2]
+        stride = self.spec["stride"]
+        at = "y, x" if stride == 1 else f"{stride} y, {stride} x"
+        entry = _at(printer, x, "n", "c", r"\cdot", r"\cdot")
+        window = rf"\operatorname*{{arg\,max}}_{{({at}) + (i, j)}} {entry}"
+        return (rf"\Big[\sum_{{y, x}} {_at(printer, g, 'n', 'c', 'y', 'x')} \, "
+                rf"\big[(h, w) = {window}\big]\Big]_{{n c h w}}")
 
     def _sympystr(self, printer):
         g, x = (printer._print(a) for a in self.args[:2])
@@ -265,8 +368,13 @@ class AvgPool2dGrad(_PoolGrad):
     _name = "avg_pool"
 
     def _latex(self, printer):
-        k = self.spec["k"]
-        return rf"\operatorname{{spread}}\left({printer._print(self.args[0])}\right) / {k * k}"
+        """Each window's gradient shared by its k² entries."""
+        s = self.spec
+        at = "y" if s["stride"] == 1 else f"{s['stride']} y"
+        at_x = "x" if s["stride"] == 1 else f"{s['stride']} x"
+        return (rf"\Big[\frac{{1}}{{{s['k'] ** 2}}} \sum_{{y, x,\ 0 \le h - {at} < {s['k']},\ "
+                rf"0 \le w - {at_x} < {s['k']}}} {_at(printer, self.args[0], 'n', 'c', 'y', 'x')}"
+                rf"\Big]_{{n c h w}}")
 
     def _sympystr(self, printer):
         return f"spread({printer._print(self.args[0])}) / {self.spec['k'] ** 2}"

@@ -21,7 +21,7 @@ from sympy.matrices.expressions.matexpr import MatrixExpr
 from .base import Primitive, np_name, register
 
 __all__ = ["TensorOps", "TensorSymbol", "Flatten", "Unflatten", "tensor_shape", "full_shape", "is_tensor",
-           "matrix_view"]
+           "matrix_view", "tensor_shape_or_none"]
 
 
 def matrix_view(shape: tuple) -> tuple:
@@ -73,10 +73,10 @@ class TensorSymbol(TensorOps, sp.MatrixSymbol):
 def is_tensor(expr) -> bool:
     """Whether ``expr`` is a tensor expression (its full shape has other than two axes, or it
     is built from tensor primitives)."""
-    return _tensor_shape_or_none(expr) is not None
+    return tensor_shape_or_none(expr) is not None
 
 
-def _tensor_shape_or_none(expr):
+def tensor_shape_or_none(expr):
     """The full shape of the first tensor found through elementwise operations, or None."""
     stack = [expr]
     while stack:
@@ -94,7 +94,7 @@ def _tensor_shape_or_none(expr):
 
 def tensor_shape(expr) -> tuple:
     """The full shape of a tensor expression, or the matrix shape of any other matrix."""
-    found = _tensor_shape_or_none(expr)
+    found = tensor_shape_or_none(expr)
     return found if found is not None else tuple(expr.shape)
 
 
@@ -126,6 +126,10 @@ class Flatten(MatrixExpr):
     def _sympystr(self, printer):
         return f"flatten({printer._print(self.args[0])})"
 
+    def doit(self, **hints):  # the matrix view is the flattened tensor already
+        x = self.args[0].doit(**hints)
+        return x if isinstance(x, sp.MatrixBase) else Flatten(x, self.args[1])
+
     def _numpycode(self, printer, **kwargs):
         size = math.prod(_ints(self.args[1]))
         return f"{np_name(printer, 'reshape')}({printer._print(self.args[0])}, (-1, {size}))"
@@ -152,6 +156,10 @@ class Unflatten(TensorOps, MatrixExpr):
     def _sympystr(self, printer):
         dims = "×".join(str(d) for d in self.args[1])
         return f"reshape[{dims}]({printer._print(self.args[0])})"
+
+    def doit(self, **hints):
+        g = self.args[0].doit(**hints)
+        return g if isinstance(g, sp.MatrixBase) else Unflatten(g, self.args[1])
 
     def _numpycode(self, printer, **kwargs):
         dims = ", ".join(str(d) for d in _ints(self.args[1]))
