@@ -36,7 +36,7 @@ from .functions import (
 from .ir import Derivation, Step
 from .latex import latex_document
 from .lesson import lesson_html
-from .tensors import avg_pool2d, conv2d, flatten, max_pool2d, tensor
+from .tensors import avg_pool2d, conv2d, einsum, flatten, max_pool2d, tensor
 from . import tensors  # sb.tensors.shape(expr)
 from .model import Model
 from .version import __version__
@@ -47,4 +47,4 @@ __all__ = [
     "dense", "sigmoid", "relu", "leaky_relu", "softplus", "tanh", "softmax", "log_softmax",
     "softmax_cross_entropy", "mse", "__version__",
 ]
-__all__ += ["tensor", "conv2d", "max_pool2d", "avg_pool2d", "flatten", "tensors"]
+__all__ += ["tensor", "conv2d", "max_pool2d", "avg_pool2d", "flatten", "einsum", "tensors"]

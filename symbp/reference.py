@@ -31,6 +31,7 @@ from .functions import (
 )
 from .model import Model, _short
 from .primitives.conv import AvgPool2d, Conv2d, MaxPool2d
+from .primitives.einsum import Einsum
 from .primitives.tensor import Flatten, is_tensor
 from .source import literal
 
@@ -222,13 +223,16 @@ class _Printer:
         raise SymbpError(f"the reference printer has no operation for {_short(e)}.")
 
 
-_TENSOR_OPS = (Conv2d, MaxPool2d, AvgPool2d, Flatten)
+_TENSOR_OPS = (Conv2d, MaxPool2d, AvgPool2d, Flatten, Einsum)
 
 
 def _tensor_op(e, a: list) -> str:
-    """``F.conv2d(x, k, b, stride, padding)``, ``F.max_pool2d(x, k, stride)``, ``F.flatten(x)``."""
+    """``F.conv2d(x, k, b, stride, padding)``, ``F.max_pool2d(x, k, stride)``, ``F.flatten(x)``,
+    ``F.einsum(spec, *operands)``."""
     if isinstance(e, Flatten):
         return f"F.flatten({a[0]})"
+    if isinstance(e, Einsum):
+        return f"F.einsum({literal(e.spec)}, {', '.join(a)})"
     s = e.spec
     if isinstance(e, Conv2d):
         bias = a[2] if len(a) > 2 else "None"

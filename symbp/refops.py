@@ -233,6 +233,9 @@ class TorchOps(NumpyOps):
     def flatten(self, x):
         return self.xp.flatten(x, 1)
 
+    def einsum(self, spec, *operands):
+        return self.xp.einsum(spec, *(self._t(a) for a in operands))
+
     def sce(self, z, y):
         return -self.xp.sum(y * self.log_softmax(z)) / z.shape[0]
 

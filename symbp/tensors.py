@@ -19,9 +19,10 @@ import sympy as sp
 from .errors import SymbpError
 from .model import as_expr
 from .primitives.conv import AvgPool2d, Conv2d, MaxPool2d, conv_out
+from .primitives.einsum import Einsum, parse, spec_of
 from .primitives.tensor import Flatten, TensorSymbol, tensor_shape
 
-__all__ = ["tensor", "conv2d", "max_pool2d", "avg_pool2d", "flatten", "shape"]
+__all__ = ["tensor", "conv2d", "max_pool2d", "avg_pool2d", "flatten", "einsum", "shape"]
 
 
 def shape(expr) -> tuple:
@@ -35,7 +36,7 @@ def _fmt(dims) -> str:
 
 def tensor(name: str, dims) -> TensorSymbol:
     """An N-d symbol of shape ``dims``: the first axis may be a symbol (the batch size), the
-    others are positive integers."""
+    others are positive integers (a 2-d tensor is a matrix)."""
     if not (isinstance(name, str) and name.isidentifier()):
         raise SymbpError(f"the tensor name {name!r} must be an identifier such as 'X'.")
     dims = tuple(sp.sympify(d, strict=True) for d in dims)
@@ -45,9 +46,6 @@ def tensor(name: str, dims) -> TensorSymbol:
             raise SymbpError(f"the tensor {name} has shape {_fmt(dims)}; axis {k} must be a "
                              "positive integer (only the first axis of an N-d tensor may be a "
                              "symbol such as n).")
-    if len(dims) == 2:
-        raise SymbpError(f"the tensor {name} has two axes {_fmt(dims)}; use "
-                         f"sp.MatrixSymbol({name!r}, {dims[0]}, {dims[1]}) for a matrix.")
     return TensorSymbol(name, dims)
 
 
@@ -132,3 +130,51 @@ def flatten(x):
         raise SymbpError(f"flatten: {x} has shape {_fmt(dims)}; it flattens a tensor of at "
                          "least three axes (n, C, ...).")
     return Flatten(x, dims[1:])
+
+
+def _einsum_parts(spec, count: int) -> tuple[list[str], str]:
+    if not isinstance(spec, str) or spec.count("->") != 1:
+        raise SymbpError(f"einsum: the spec {spec!r} must name the output explicitly, as in "
+                         "'nij,jk->nik'.")
+    inputs, output = parse(spec)
+    if len(inputs) != count:
+        raise SymbpError(f"einsum: the spec {spec!r} has {len(inputs)} operands but "
+                         f"{count} were given.")
+    letters = "".join(inputs) + output
+    if not all(c.isalpha() and c.isascii() for c in letters):
+        raise SymbpError(f"einsum: the spec {spec!r} may use only the letters a-z and A-Z.")
+    for idx in (*inputs, output):
+        if len(set(idx)) != len(idx):
+            raise SymbpError(f"einsum: {idx!r} in {spec!r} repeats an index (a diagonal); "
+                             "symbp's einsum takes each index once per operand.")
+    return inputs, output
+
+
+def einsum(spec: str, *operands):
+    """Einstein summation ``np.einsum(spec, *operands)`` over tensors and matrices, e.g.
+    ``einsum("nij,jk->nik", A, W)``; its gradient with respect to each operand is an einsum."""
+    inputs, output = _einsum_parts(spec, len(operands))
+    exprs, shapes, sizes = [], [], {}
+    for k, (idx, x) in enumerate(zip(inputs, operands, strict=True)):
+        x = as_expr(f"einsum's operand {k + 1}", x)
+        dims = tensor_shape(x) if getattr(x, "is_Matrix", False) else ()
+        if len(dims) != len(idx):
+            raise SymbpError(f"einsum: the operand {x} has shape {_fmt(dims)} but {spec!r} gives "
+                             f"it the {len(idx)} indices {idx!r}.")
+        for c, d in zip(idx, dims, strict=True):
+            if sizes.setdefault(c, d) != d:
+                raise SymbpError(f"einsum: the index {c} of {spec!r} is {sizes[c]} long in one "
+                                 f"operand but {d} in {x} of shape {_fmt(dims)}.")
+        exprs.append(x)
+        shapes.append(dims)
+    for k, idx in enumerate(inputs):
+        elsewhere = output + "".join(i for j, i in enumerate(inputs) if j != k)
+        lonely = [c for c in idx if c not in elsewhere]
+        if lonely:
+            raise SymbpError(f"einsum: the index {lonely[0]} of operand {k + 1} in {spec!r} is "
+                             "in no other operand and not in the output; sum it with a ones "
+                             "operand or keep it in the output.")
+    if not output or any(c not in sizes for c in output):
+        raise SymbpError(f"einsum: the output {output!r} of {spec!r} must be at least one index "
+                         "of the operands.")
+    return Einsum(*exprs, spec_of(spec, shapes))

@@ -205,3 +205,35 @@ def test_graph_lists_tensor_shapes():
     text = str(sb.derive(_design_model()).graph)
     assert "conv2d(%0, %1, %2) [(1, 8, 8, 8, 3, 3, 1, 1)]  (n, 8, 8, 8)" in text
     assert "param c1  (8,)" in text
+
+
+def test_einsum_over_tensors_and_matrices_matches_torch_and_autograd():
+    A, W, v = sb.tensor("A", (n, 3, 4)), sp.MatrixSymbol("W", 4, 5), sb.tensor("v", (5,))
+    H = sb.einsum("nik,k->ni", sb.tanh(sb.einsum("nij,jk->nik", A, W)), v)
+    model = sb.Model(sb.mse(H, sp.MatrixSymbol("Y", n, 3)), params=[W, v])
+    for reference in ("torch", "autograd"):
+        assert sb.check(model, reference=reference, rtol=1e-10).ok
+    d = sb.derive(model)
+    assert "W_bar = einsum(nik,nij->jk, E1_bar, A)" in str(d)
+    assert r"\overline{W} &= \Big[\sum_{i, n} \overline{E}_{1}[n, i, k] \, A[n, i, j]\Big]_{j k}" in d.latex()
+
+
+def test_einsum_gradient_of_a_tensor_operand_matches_torch():
+    X, K = sb.tensor("X", (2, 3, 4, 4)), sb.tensor("K", (5, 3))
+    Z = sb.flatten(sb.einsum("nchw,oc->nohw", X, K))  # a 1x1 convolution
+    model = sb.Model(sb.mse(Z, sp.MatrixSymbol("Y", 2, 80)), params=[X, K])
+    assert sb.check(model, reference="torch", rtol=1e-10).ok
+
+
+@pytest.mark.parametrize("args, message", [
+    (("ij,jk", "A", "B"), r"must name the output explicitly"),
+    (("ij,jk->ik", "A"), r"has 2 operands but 1 were given"),
+    (("ij,kl->ik", "A", "B"), r"the index j of operand 1 .* is in no other operand"),
+    (("ii->i", "S"), r"repeats an index"),
+    (("ij,jk->ik", "A", "A"), r"the index j of 'ij,jk->ik' is 4 long in one operand but 3"),
+])
+def test_einsum_errors_name_the_spec_and_operands(args, message):
+    mats = {"A": sp.MatrixSymbol("A", 3, 4), "B": sp.MatrixSymbol("B", 4, 2), "S": sp.MatrixSymbol("S", 3, 3)}
+    spec, *names = args
+    with pytest.raises(sb.SymbpError, match=message):
+        sb.einsum(spec, *(mats[k] for k in names))

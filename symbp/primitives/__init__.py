@@ -11,7 +11,7 @@ table, the tracer and the namer read the registry instead of tables of their own
 from __future__ import annotations
 
 from . import algebra, chain, elementwise, rowwise  # registers the families
-from . import conv, tensor  # registers the tensor family (N-d symbols, conv2d, pooling)
+from . import conv, einsum, tensor  # the tensor family (N-d symbols, conv2d, pooling, einsum)
 from .base import REGISTRY, Primitive, U, by_class, node_kinds, placeholder, recognise, register
 
 __all__ = ["Primitive", "REGISTRY", "register", "node_kinds", "by_class", "recognise",
