@@ -14,6 +14,7 @@ w_bar = x·z1_bar
 x*z1_bar
 """
 
+from . import tensors  # sb.tensors.shape(expr)
 from .check import Report, check
 from .codegen import compile_module as compile
 from .codegen import emit, generate
@@ -36,9 +37,8 @@ from .functions import (
 from .ir import Derivation, Step
 from .latex import latex_document
 from .lesson import lesson_html
-from .tensors import avg_pool2d, conv2d, einsum, flatten, max_pool2d, tensor
-from . import tensors  # sb.tensors.shape(expr)
 from .model import Model
+from .tensors import avg_pool2d, conv2d, einsum, flatten, max_pool2d, tensor
 from .version import __version__
 
 __all__ = [

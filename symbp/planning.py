@@ -16,7 +16,7 @@ import sympy as sp
 from .errors import SymbpError
 from .ir import Derivation, Step
 from .naming import Namer
-from .primitives import REGISTRY, conv
+from .primitives.conv import RUNTIME_KINDS
 from .printing import BatchMean, CodePrinter
 from .source import docstring_safe, literal, one_line
 from .text import unicode
@@ -257,8 +257,7 @@ def plan_module(d: Derivation, command: str) -> dict:
 
 def _uses_tensor_ops(d: Derivation) -> bool:
     """Whether a step calls the runtime helpers of conv2d and pooling (tensor_ops.py.j2)."""
-    kinds = {r.name for r in REGISTRY.values() if r.cls.__module__ == conv.__name__}
-    return any(node.kind in kinds for node in d.graph.nodes)
+    return any(node.kind in RUNTIME_KINDS for node in d.graph.nodes)
 
 
 def _predict_plan(p: _Planner, d: Derivation) -> dict:

@@ -30,8 +30,9 @@ from .functions import (
     Softplus,
 )
 from .model import Model, _short
-from .primitives.conv import AvgPool2d, Conv2d, MaxPool2d
+from .primitives.conv import Conv2d
 from .primitives.einsum import Einsum
+from .primitives.pool import AvgPool2d, MaxPool2d
 from .primitives.tensor import Flatten, is_tensor
 from .source import literal
 
@@ -146,7 +147,7 @@ class _Printer:
         if isinstance(e, sp.MatMul):  # before Mul, which MatMul subclasses
             scalars = [x for x, s in zip(a, e.args, strict=True) if not s.is_Matrix]
             mats = [x for x, s in zip(a, e.args, strict=True) if s.is_Matrix]
-            tensors = any(x.shape[1] != y.shape[0] for x, y in zip(e.args[:-1], e.args[1:])
+            tensors = any(x.shape[1] != y.shape[0] for x, y in zip(e.args[:-1], e.args[1:], strict=False)
                           if x.is_Matrix and y.is_Matrix) and is_tensor(e)  # A * B: elementwise
             return " * ".join([*scalars, (" * " if tensors else " @ ").join(mats)])
         if isinstance(e, sp.MatPow) and e.shape[0] != e.shape[1] and is_tensor(e.args[0]):

@@ -18,8 +18,9 @@ import sympy as sp
 
 from .errors import SymbpError
 from .model import as_expr
-from .primitives.conv import AvgPool2d, Conv2d, MaxPool2d, conv_out
+from .primitives.conv import Conv2d, conv_out
 from .primitives.einsum import Einsum, parse, spec_of
+from .primitives.pool import AvgPool2d, MaxPool2d
 from .primitives.tensor import Flatten, TensorSymbol, tensor_shape
 
 __all__ = ["tensor", "conv2d", "max_pool2d", "avg_pool2d", "flatten", "einsum", "shape"]

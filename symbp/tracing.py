@@ -252,7 +252,7 @@ class _Tracer:
 
 def _misaligned(mats) -> bool:
     """Whether no matrix product fits: ``(n, 27) (n, 27)``, SymPy's reading of ``A * B``."""
-    return any(a.shape[1] != b.shape[0] for a, b in zip(mats, mats[1:]))
+    return any(a.shape[1] != b.shape[0] for a, b in zip(mats, mats[1:], strict=False))
 
 
 def _t(m):
