@@ -189,7 +189,7 @@ def test_latex_writes_the_conv_backward_and_pooling_in_index_notation():
     tex = sb.derive(_tiny_cnn()).latex()
     assert (r"\overline{K} &= \Big[\sum_{n, y, x} \overline{C}_{1}[n, o, y, x] \, "
             r"X[n, c, y + i - 1, x + j - 1]\Big]_{o c i j}") in tex
-    assert (r"\big[(h, w) = \operatorname*{arg\,max}_{(2 y, 2 x) + (i, j)} "
+    assert (r"\big[(h, w) = \operatorname{argmax}_{(2 y, 2 x) + (i, j)} "
             r"A_{1}[n, c, \cdot, \cdot]\big]") in tex
     assert r"\overline{c} &= \Big[\sum_{n, y, x} \overline{C}_{1}[n, o, y, x]\Big]_{o}" in tex
 

@@ -103,7 +103,7 @@ class MaxPool2dGrad(_PoolGrad):
         stride = self.spec["stride"]
         at = "y, x" if stride == 1 else f"{stride} y, {stride} x"
         entry = _at(printer, x, "n", "c", r"\cdot", r"\cdot")
-        window = rf"\operatorname*{{arg\,max}}_{{({at}) + (i, j)}} {entry}"
+        window = rf"\operatorname{{argmax}}_{{({at}) + (i, j)}} {entry}"
         return (rf"\Big[\sum_{{y, x}} {_at(printer, g, 'n', 'c', 'y', 'x')} \, "
                 rf"\big[(h, w) = {window}\big]\Big]_{{n c h w}}")
 
