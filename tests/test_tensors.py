@@ -238,3 +238,18 @@ def test_einsum_errors_name_the_spec_and_operands(args, message):
     spec, *names = args
     with pytest.raises(sb.SymbpError, match=message):
         sb.einsum(spec, *(mats[k] for k in names))
+
+
+def test_lenet_benchmark_workload_agrees_with_torch_eager():
+    from benchmarks.frameworks import agrees, make_torch
+    from benchmarks.models import Workload, setup
+
+    w = Workload("LeNet-5 conv 1x12x12", "cnn", 3, {"channels": 1, "size": 12, "classes": 4})
+    module, params, data = setup(w)
+    assert params["K1"].shape == (6, 1, 5, 5) and params["K2"].shape == (16, 6, 5, 5)
+    assert agrees(module.loss_and_grad(params, **data), make_torch(w, params, data)())
+
+
+def test_lesson_page_of_a_tiny_conv_net_steps_through_pooling():
+    html = sb.lesson_html(sb.derive(_tiny_cnn()), values=True)
+    assert "route_argmax" in html and "conv2d" in html
