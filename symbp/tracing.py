@@ -24,7 +24,7 @@ from .model import Model, _short
 from .order import ordered_terms
 from .primitives import node_kinds, recognise
 from .primitives.algebra import UnitMatrix
-from .primitives.tensor import is_tensor
+from .primitives.tensor import is_tensor, misaligned, tensor_shape_or_none
 from .rewrites import broadcast_terms, condition_sides, rows_sum
 from .stable import stabilize
 
@@ -93,7 +93,8 @@ class _Tracer:
             coeff = sp.Mul(*scalars)
             rest = mats[0] if len(mats) == 1 else sp.MatMul(*mats)
             return (coeff, rest), lambda c, m: g.op("scale", (c, m), source=e)
-        if _misaligned(mats) and any(is_tensor(m) for m in mats):  # A * B of tensors: elementwise
+        if len(mats) > 1 and misaligned(mats) and any(is_tensor(m) for m in mats):
+            _same_tensor_shapes("multiplied", e)  # A * B of tensors: elementwise
             return tuple(mats), lambda *ids: g.op("hadamard", ids, source=e)
         if sum(isinstance(m, sp.Transpose) for m in mats) * 2 > len(mats):
             flipped = sp.MatMul(*[_t(m) for m in reversed(mats)])
@@ -133,10 +134,12 @@ class _Tracer:
         return plan
 
     def _plan_matadd(self, e):
+        _same_tensor_shapes("added", e)
         terms = tuple(ordered_terms(sp.MatAdd(*broadcast_terms(e))))
         return terms, lambda *ids: self.graph.op("add", ids, source=e)
 
     def _plan_hadamard(self, e):
+        _same_tensor_shapes("multiplied", e)
         terms = broadcast_terms(e)
         return terms, lambda *ids: self.graph.op("hadamard", ids, source=e)
 
@@ -250,9 +253,16 @@ class _Tracer:
         return g.op("scalar", tuple(args), e.func(*new_args), source=e)
 
 
-def _misaligned(mats) -> bool:
-    """Whether no matrix product fits: ``(n, 27) (n, 27)``, SymPy's reading of ``A * B``."""
-    return any(a.shape[1] != b.shape[0] for a, b in zip(mats, mats[1:], strict=False))
+def _same_tensor_shapes(how: str, e) -> None:
+    """Tensors combined entry by entry must have one shape (their matrix views may agree)."""
+    shapes = [(t, tensor_shape_or_none(t)) for t in e.args if getattr(t, "is_Matrix", False)]
+    shapes = [(t, s) for t, s in shapes if s is not None]
+    for t, s in shapes[1:]:
+        if s != shapes[0][1]:
+            first, dims = shapes[0]
+            raise SymbpError(f"the tensors {_short(first, 40)} of shape {dims} and "
+                             f"{_short(t, 40)} of shape {s} are {how} entry by entry; their "
+                             "shapes must be equal.")
 
 
 def _t(m):

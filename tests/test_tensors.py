@@ -253,3 +253,13 @@ def test_lenet_benchmark_workload_agrees_with_torch_eager():
 def test_lesson_page_of_a_tiny_conv_net_steps_through_pooling():
     html = sb.lesson_html(sb.derive(_tiny_cnn()), values=True)
     assert "route_argmax" in html and "conv2d" in html
+
+
+@pytest.mark.parametrize("combine, how", [(lambda a, b: a + b, "added"),
+                                          (lambda a, b: a * b, "multiplied")])
+def test_tensors_of_different_shapes_with_equal_matrix_views_are_refused(combine, how):
+    A, B = sb.tensor("A", (n, 2, 4, 4)), sb.tensor("B", (n, 4, 2, 4))
+    model = sb.Model(sb.mse(sb.flatten(combine(A, B)), sp.MatrixSymbol("Y", n, 32)), params=[A])
+    with pytest.raises(sb.SymbpError, match=rf"the tensors A of shape \(n, 2, 4, 4\) and B of "
+                                            rf"shape \(n, 4, 2, 4\) are {how} entry by entry"):
+        sb.derive(model)

@@ -21,7 +21,7 @@ from sympy.matrices.expressions.matexpr import MatrixExpr
 from .base import Primitive, np_name, register
 
 __all__ = ["TensorOps", "TensorSymbol", "Flatten", "Unflatten", "tensor_shape", "full_shape", "is_tensor",
-           "matrix_view", "tensor_shape_or_none"]
+           "matrix_view", "tensor_shape_or_none", "misaligned", "TensorElementwise"]
 
 
 def matrix_view(shape: tuple) -> tuple:
@@ -88,8 +88,24 @@ def tensor_shape_or_none(expr):
             stack.append(e.expr)
         elif isinstance(e, (sp.MatAdd, sp.HadamardProduct, sp.MatMul, sp.HadamardPower,
                             sp.MatPow)):
-            stack.extend(reversed([a for a in e.args if getattr(a, "is_Matrix", False)]))
+            mats = [a for a in e.args if getattr(a, "is_Matrix", False)]
+            if isinstance(e, sp.MatMul) and not misaligned(mats):
+                continue  # a true matrix product: no tensor below is elementwise with it
+            stack.extend(reversed(mats))
     return None
+
+
+def misaligned(mats) -> bool:
+    """Whether no matrix product fits: ``(n, 27) (n, 27)``, SymPy's reading of ``A * B`` of
+    tensors (a single matrix, ``2 T``, counts as misaligned: it is elementwise too)."""
+    if len(mats) == 1:
+        return True
+    return any(a.shape[1] != b.shape[0] for a, b in zip(mats, mats[1:], strict=False))
+
+
+class TensorElementwise(TensorOps, ElementwiseApplyFunction):
+    """``f`` applied to every entry of a tensor, with ``A * B`` elementwise (see ``TensorOps``).
+    (The hook: ``matalg.elementwise`` would build this class when ``is_tensor(x)``.)"""
 
 
 def tensor_shape(expr) -> tuple:
