@@ -82,17 +82,19 @@ class _PoolGrad(_Pool):
 
     def doit(self, **hints):
         s = self.spec
-        shapes = [(None, s["C"], *self.out_hw), (None, s["C"], s["H"], s["W"])]
+        out, full = (s["C"], *self.out_hw), (s["C"], s["H"], s["W"])
+        shapes = [out, full, out]  # G, then max-pooling's X and its output M
 
         def compute(rows, *arrays):
-            tensors = [_explicit(a, (rows, *shape[1:])) for a, shape in zip(arrays, shapes, strict=False)]
+            tensors = [_explicit(a, (rows, *shape)) for a, shape in zip(arrays, shapes, strict=False)]
             return runtime()[f"_{self._name}2d_backward"](*tensors, (s["H"], s["W"]), s["k"],
                                                           s["stride"])
         return _evaluated(self, hints, compute)
 
 
 class MaxPool2dGrad(_PoolGrad):
-    """``X̄``: ``Ḡ`` routed to the first maximum of each window; args ``(G, X, spec)``."""
+    """``X̄``: ``Ḡ`` routed to the first maximum of each window; args ``(G, X, M, spec)`` where
+    ``M`` is the forward output (the windows' maxima, reused rather than recomputed)."""
 
     _name = "max_pool"
 
@@ -137,7 +139,7 @@ def _pool_shape(cls):
 
 register(Primitive(
     "max_pool2d", MaxPool2d, value=lambda node, a: MaxPool2d(a[0], node.attr),
-    shape=_pool_shape(MaxPool2d), vjp=lambda c: (MaxPool2dGrad(c.g, c.a[0], c.node.attr),),
+    shape=_pool_shape(MaxPool2d), vjp=lambda c: (MaxPool2dGrad(c.g, c.a[0], c.out, c.node.attr),),
     prefix="M", traced=True, operands=_operands))
 register(Primitive(
     "avg_pool2d", AvgPool2d, value=lambda node, a: AvgPool2d(a[0], node.attr),
