@@ -117,3 +117,10 @@ def test_conv_configuration_matches_torch_and_autograd(cfg):
     for name, ref in ref_grads.items():
         assert grads[name].shape == ref.shape
         np.testing.assert_allclose(grads[name], ref, rtol=0, atol=1e-10 * max(1.0, np.abs(ref).max()))
+
+
+@pytest.mark.parametrize("cfg", CONFIGS[::7], ids=lambda c: f"k{c[4]}s{c[5]}p{c[6]}{c[8][0] if c[8] else ''}")
+def test_conv_configuration_matches_jax_lax_conv(cfg):
+    pytest.importorskip("jax")
+    model = _model(*cfg)
+    assert sb.check(model, reference="jax", rtol=1e-10).max_error < 1e-10
