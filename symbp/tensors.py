@@ -21,7 +21,7 @@ from .model import as_expr
 from .primitives.conv import Conv2d, conv_out
 from .primitives.einsum import Einsum, parse, spec_of
 from .primitives.pool import AvgPool2d, MaxPool2d
-from .primitives.tensor import Flatten, TensorSymbol, tensor_shape
+from .primitives.tensor import Flatten, TensorSymbol, tensor_shape, tensor_shape_or_none
 
 __all__ = ["tensor", "conv2d", "max_pool2d", "avg_pool2d", "flatten", "einsum", "shape"]
 
@@ -95,7 +95,7 @@ def conv2d(x, k, b=None, stride: int = 1, padding: int = 0):
     if b is None:
         return Conv2d(x, k, spec)
     b = as_expr("the bias of conv2d", b)
-    if tensor_shape(b) not in ((o,), (1, o)):
+    if tensor_shape_or_none(b) != (o,):
         raise SymbpError(f"conv2d: the bias {b} has shape {_fmt(tensor_shape(b))} but the "
                          f"kernel {k} has {o} output channels; the bias must be a tensor of "
                          f"shape ({o},).")

@@ -263,3 +263,10 @@ def test_tensors_of_different_shapes_with_equal_matrix_views_are_refused(combine
     with pytest.raises(sb.SymbpError, match=rf"the tensors A of shape \(n, 2, 4, 4\) and B of "
                                             rf"shape \(n, 4, 2, 4\) are {how} entry by entry"):
         sb.derive(model)
+
+
+def test_conv_bias_must_be_a_vector_of_output_channels():
+    X, K = sb.tensor("X", (n, 1, 8, 8)), sb.tensor("K", (2, 1, 3, 3))
+    with pytest.raises(sb.SymbpError, match=r"the bias b has shape \(1, 2\) .* a tensor of shape \(2,\)"):
+        sb.conv2d(X, K, sp.MatrixSymbol("b", 1, 2))
+    assert sb.tensors.shape(sb.conv2d(X, K, 2 * sb.tensor("c", (2,)))) == (n, 2, 6, 6)
