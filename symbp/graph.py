@@ -5,7 +5,8 @@ Equal sub-expressions become one node. SymPy rewrites ``(X W)^T`` into
 up under its own key and under the key of its transpose, so ``Trace(E.T*E)``
 computes the network once and transposes the result.
 
-Node kinds and their arguments (``attr`` in brackets); what each kind computes,
+A tensor node's ``shape`` is its matrix view (``primitives/tensor.py``); ``full_shape`` is
+the N-d shape its arrays have. Node kinds and their arguments (``attr`` in brackets); what each kind computes,
 its shape, its backward rule and its flags live in its record in ``symbp.primitives``:
 
 =================  ===============================================
@@ -27,6 +28,10 @@ scalar             x1..     [template]     a SymPy scalar op in S0, S1..
 softmax            Z                       row-wise softmax
 log_softmax        Z        (aux softmax)  row-wise log-softmax
 sce                Z, Y     (aux softmax)  softmax cross-entropy
+conv2d             X, K[, b] [spec]        cross-correlation of NCHW tensors
+max/avg_pool2d     X        [spec]         pooling over k x k windows
+flatten            X        [(C, H, W)]    (n, C·H·W) matrix of a tensor (a view)
+einsum             A1..Ak   [spec]         Einstein summation
 param/data/dim     -        [symbol]       leaves
 const              -        [expr]         numbers, OneMatrix, Identity, 1/n
 =================  ===============================================
