@@ -33,6 +33,13 @@ def loss_fn(w, ops):
             for t in range(2, w.spec["steps"] + 1):
                 h = ops.tanh(d[f"X{t}"] @ p["Wx"] + p["b"] + h @ p["Wh"])
             return ce(h @ p["V"] + p["c"], d["Y"])
+    elif w.family == "cnn":
+        def f(p, d):
+            H = ops.max_pool2d(ops.relu(ops.conv2d(d["X"], p["K1"], p["c1"], 1, 2)), 2, 2)
+            H = ops.flatten(ops.max_pool2d(ops.relu(ops.conv2d(H, p["K2"], p["c2"], 1, 0)), 2, 2))
+            H = ops.relu(H @ p["W1"] + p["b1"])
+            H = ops.relu(H @ p["W2"] + p["b2"])
+            return ce(H @ p["W3"] + p["b3"], d["Y"])
     else:
         def f(p, d):
             H = ops.sigmoid(d["X"] @ p["W"] + p["b"])
@@ -49,8 +56,10 @@ class _Ops:
 def make_torch(w, params, data):
     import torch
 
+    F = torch.nn.functional
     ops = _Ops(relu=torch.relu, sigmoid=torch.sigmoid, tanh=torch.tanh, sum=torch.sum,
-               log_softmax=lambda z: torch.log_softmax(z, dim=1))
+               log_softmax=lambda z: torch.log_softmax(z, dim=1), conv2d=F.conv2d,
+               max_pool2d=F.max_pool2d, flatten=lambda x: torch.flatten(x, 1))
     f = loss_fn(w, ops)
     names = list(params)
     p = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
@@ -68,8 +77,12 @@ def make_jax(w, params, data):
     import jax.numpy as jnp
 
     jax.config.update("jax_enable_x64", True)
+    from symbp.refops import JaxOps  # conv2d: lax.conv_general_dilated; pooling: reduce_window
+
+    tensor_ops = JaxOps()
     ops = _Ops(relu=jax.nn.relu, sigmoid=jax.nn.sigmoid, tanh=jnp.tanh, sum=jnp.sum,
-               log_softmax=lambda z: jax.nn.log_softmax(z, axis=1))
+               log_softmax=lambda z: jax.nn.log_softmax(z, axis=1), conv2d=tensor_ops.conv2d,
+               max_pool2d=tensor_ops.max_pool2d, flatten=tensor_ops.flatten)
     step = jax.jit(jax.value_and_grad(loss_fn(w, ops)))
     p = {k: jnp.asarray(v) for k, v in params.items()}
     d = {k: jnp.asarray(v) for k, v in data.items()}
@@ -84,8 +97,12 @@ def make_autograd(w, params, data):
         shift = z - anp.max(z, axis=1, keepdims=True)
         return shift - anp.log(anp.sum(anp.exp(shift), axis=1, keepdims=True))
 
+    from symbp.refops import AutogradOps  # conv2d and pooling one output position at a time
+
+    tensor_ops = AutogradOps()
     ops = _Ops(relu=lambda z: anp.maximum(z, 0), sigmoid=lambda z: 1 / (1 + anp.exp(-z)),
-               tanh=anp.tanh, sum=anp.sum, log_softmax=log_softmax)
+               tanh=anp.tanh, sum=anp.sum, log_softmax=log_softmax, conv2d=tensor_ops.conv2d,
+               max_pool2d=tensor_ops.max_pool2d, flatten=tensor_ops.flatten)
     step = value_and_grad(loss_fn(w, ops))
     return lambda: step(params, data)
 

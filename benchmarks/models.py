@@ -58,15 +58,37 @@ def autoencoder(inputs: int, code: int):
     return sb.Model(sb.mse(X_hat, X), params=[W, b, c], name=f"autoencoder_{inputs}_{code}")
 
 
+def lenet(channels: int = 1, size: int = 28, classes: int = 10):
+    """LeNet-5 (ReLU, max-pooling): conv 5x5 -> 6 (padding 2), pool 2, conv 5x5 -> 16, pool 2,
+    flatten, dense 120, 84, ``classes``; softmax cross-entropy. Parameters K1 c1 K2 c2 W1 b1 W2
+    b2 W3 b3 (kernels (O, C, 5, 5), conv biases (O,), dense as in ``mlp``)."""
+    sp, sb, n = _sympy()
+    X = sb.tensor("X", (n, channels, size, size))
+    K1, c1 = sb.tensor("K1", (6, channels, 5, 5)), sb.tensor("c1", (6,))
+    K2, c2 = sb.tensor("K2", (16, 6, 5, 5)), sb.tensor("c2", (16,))
+    H = sb.max_pool2d(sb.relu(sb.conv2d(X, K1, c1, padding=2)), 2)
+    H = sb.flatten(sb.max_pool2d(sb.relu(sb.conv2d(H, K2, c2)), 2))
+    params = [K1, c1, K2, c2]
+    sizes = [16 * ((size // 2 - 4) // 2) ** 2, 120, 84, classes]
+    for k, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:], strict=False), start=1):
+        W, b = sp.MatrixSymbol(f"W{k}", fan_in, fan_out), sp.MatrixSymbol(f"b{k}", 1, fan_out)
+        params += [W, b]
+        H = sb.dense(H, W, b)
+        H = sb.relu(H) if k < len(sizes) - 1 else H
+    loss = sb.softmax_cross_entropy(H, sp.MatrixSymbol("Y", n, classes))
+    return sb.Model(loss, params=params, name=f"lenet_{channels}x{size}x{size}")
+
+
 @dataclass(frozen=True)
 class Workload:
     name: str
-    family: str               # mlp | rnn | autoencoder
+    family: str               # mlp | rnn | autoencoder | cnn
     batch: int
     spec: dict = field(default_factory=dict)
 
     def model(self):
-        return {"mlp": mlp, "rnn": rnn, "autoencoder": autoencoder}[self.family](**self.spec)
+        return {"mlp": mlp, "rnn": rnn, "autoencoder": autoencoder,
+                "cnn": lenet}[self.family](**self.spec)
 
 
 DEEP = [64] + [128] * 10 + [10]
@@ -81,6 +103,7 @@ WORKLOADS = [
     Workload("RNN T=10 (16-64-10)", "rnn", 64, {"steps": 10, "inputs": 16, "hidden": 64, "classes": 10}),
     Workload("RNN T=50 (16-64-10)", "rnn", 64, {"steps": 50, "inputs": 16, "hidden": 64, "classes": 10}),
     Workload("tied autoencoder 784-128", "autoencoder", 128, {"inputs": 784, "code": 128}),
+    Workload("LeNet-5 conv 1x28x28", "cnn", 64, {"channels": 1, "size": 28, "classes": 10}),
 ]
 QUICK = [
     Workload("MLP relu 64-32-10", "mlp", 32, {"sizes": [64, 32, 10]}),

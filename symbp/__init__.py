@@ -14,6 +14,7 @@ w_bar = x·z1_bar
 x*z1_bar
 """
 
+from . import tensors  # sb.tensors.shape(expr)
 from .check import Report, check
 from .codegen import compile_module as compile
 from .codegen import emit, generate
@@ -38,6 +39,7 @@ from .latex import latex_document
 from .lesson import lesson_html
 from .model import Model
 from .nn import attention, batch_norm, elu, embedding, gelu, layer_norm, silu
+from .tensors import avg_pool2d, conv2d, einsum, flatten, max_pool2d, tensor
 from .version import __version__
 
 __all__ = [
@@ -47,3 +49,4 @@ __all__ = [
     "softmax_cross_entropy", "mse", "__version__",
     "gelu", "silu", "elu", "layer_norm", "batch_norm", "attention", "embedding",
 ]
+__all__ += ["tensor", "conv2d", "max_pool2d", "avg_pool2d", "flatten", "einsum", "tensors"]

@@ -9,50 +9,22 @@ checks, the chain-rule comments.
 
 from __future__ import annotations
 
-import functools
 import linecache
 import types
 from pathlib import Path
-
-import jinja2
 
 from .errors import SymbpError
 from .export import plan_export, template_of
 from .files import HEADER, check_writable, content_hash, write_atomic
 from .ir import Derivation
 from .planning import plan_module
-from .source import literal, one_line
+from .source import one_line
+from .templating import template_environment
 from .testgen import test_context
 from .version import __version__
 
 __all__ = ["generate", "generate_tests", "emit", "compile_module", "template_environment",
            "HEADER"]
-
-
-
-def template_dir() -> Path:
-    """``symbp/templates`` in an installed wheel, ``templates/`` in a source checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "templates", here.parent / "templates"):
-        if (candidate / "module.py.j2").is_file():
-            return candidate
-    raise SymbpError(f"symbp's templates are missing next to {here}; reinstall symbp.")
-
-
-@functools.cache
-def template_environment() -> jinja2.Environment:
-    """The Jinja2 environment over ``templates/`` (package data once installed)."""
-    root = template_dir()
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(root)),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    env.filters["py"] = literal
-    return env
 
 
 def _render(template: str, context: dict, model: str, command: str) -> str:

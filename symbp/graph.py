@@ -5,7 +5,8 @@ Equal sub-expressions become one node. SymPy rewrites ``(X W)^T`` into
 up under its own key and under the key of its transpose, so ``Trace(E.T*E)``
 computes the network once and transposes the result.
 
-Node kinds and their arguments (``attr`` in brackets); what each kind computes,
+A tensor node's ``shape`` is its matrix view (``primitives/tensor.py``); ``full_shape`` is
+the N-d shape its arrays have. Node kinds and their arguments (``attr`` in brackets); what each kind computes,
 its shape, its backward rule and its flags live in its record in ``symbp.primitives``:
 
 =================  ===============================================
@@ -27,6 +28,10 @@ scalar             x1..     [template]     a SymPy scalar op in S0, S1..
 softmax            Z                       row-wise softmax
 log_softmax        Z        (aux softmax)  row-wise log-softmax
 sce                Z, Y     (aux softmax)  softmax cross-entropy
+conv2d             X, K[, b] [spec]        cross-correlation of NCHW tensors
+max/avg_pool2d     X        [spec]         pooling over k x k windows
+flatten            X        [(C, H, W)]    (n, C·H·W) matrix of a tensor (a view)
+einsum             A1..Ak   [spec]         Einstein summation
 param/data/dim     -        [symbol]       leaves
 const              -        [expr]         numbers, OneMatrix, Identity, 1/n
 =================  ===============================================
@@ -42,6 +47,7 @@ from sympy.matrices.expressions.special import OneMatrix, ZeroMatrix
 from .errors import SymbpError
 from .model import Model
 from .primitives import REGISTRY, U, node_kinds, placeholder
+from .primitives.tensor import tensor_shape_or_none
 
 __all__ = ["Node", "Graph", "value", "U", "placeholder"]
 
@@ -65,6 +71,13 @@ class Node:
     @property
     def is_leaf(self) -> bool:
         return self.kind in LEAF_KINDS
+
+    @property
+    def full_shape(self) -> tuple:
+        """The shape its arrays have: a tensor's N-d shape (``shape`` is its matrix view)."""
+        found = tensor_shape_or_none(self.source) if self.shape and self.source is not None \
+            else None
+        return self.shape if found is None else found
 
 
 @dataclass
@@ -91,7 +104,8 @@ class Graph:
                 args = ", ".join(f"%{a}" for a in node.args)
                 aux = f"; aux {', '.join(f'%{a}' for a in node.aux)}" if node.aux else ""
                 body = f"{node.kind}({args}{aux})" + ("" if node.attr is None else f" [{node.attr}]")
-            shape = f"  ({', '.join(map(str, node.shape))})" if node.shape else ""
+            dims = node.full_shape
+            shape = f"  ({', '.join(map(str, dims))}{',' * (len(dims) == 1)})" if dims else ""
             lines.append(f"%{node.index} = {body}{shape}{marks.get(node.index, '')}")
         return "\n".join(lines)
 

@@ -24,7 +24,6 @@ import numpy as np
 import sympy as sp
 from markupsafe import Markup
 
-from .codegen import template_dir
 from .derive import as_derivation
 from .errors import SymbpError
 from .explain import TEXT, Adjoint, _Explainer, evaluate_at, format_value, gradient_paths
@@ -33,6 +32,7 @@ from .files import check_writable, sign, write_atomic
 from .ir import Derivation
 from .lesson_graph import LessonGraph
 from .model import Model
+from .templating import template_dir
 
 __all__ = ["lesson_html", "write_lesson"]
 

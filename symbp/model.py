@@ -181,6 +181,15 @@ def _number(sym, value):
     return number
 
 
+def _matrix_view(sym, value):
+    """A tensor's value as the matrix SymPy sees (rows = the first axis, row-major)."""
+    value = np.asarray(value)
+    if value.ndim != len(sym.tensor_shape):
+        raise SymbpError(f"the value given for {sym.name} has shape {value.shape}; {sym.name} is a "
+                         f"tensor of shape {tuple(sym.tensor_shape)}.")
+    return value.reshape(1, -1) if value.ndim == 1 else value.reshape(value.shape[0], -1)
+
+
 def checked_values(values, symbols: tuple) -> dict:
     """``{symbol: value}`` checked entry by entry; a key may be a symbol or its exact name."""
     if values is None:
@@ -197,7 +206,7 @@ def checked_values(values, symbols: tuple) -> dict:
         if isinstance(sym, sp.MatrixSymbol):
             for entry in np.ravel(np.asarray(value, dtype=object)):
                 _number(sym, entry)
-            out[sym] = value
+            out[sym] = _matrix_view(sym, value) if hasattr(sym, "tensor_shape") else value
         else:
             out[sym] = _number(sym, value)
     return out
@@ -289,7 +298,9 @@ class Model:
         return tuple(s for s in self.data if s in found)
 
     def shape_of(self, sym) -> tuple:
-        """``()`` for a scalar symbol, else the matrix shape."""
+        """``()`` for a scalar symbol, else the matrix shape (a tensor's full N-d shape)."""
+        if hasattr(sym, "tensor_shape"):
+            return tuple(sym.tensor_shape)
         return tuple(sym.shape) if isinstance(sym, sp.MatrixSymbol) else ()
 
     def __repr__(self) -> str:

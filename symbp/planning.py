@@ -16,6 +16,7 @@ import sympy as sp
 from .errors import SymbpError
 from .ir import Derivation, Step
 from .naming import Namer
+from .primitives.conv import RUNTIME_KINDS
 from .printing import BatchMean, CodePrinter
 from .source import docstring_safe, literal, one_line
 from .text import unicode
@@ -137,18 +138,18 @@ def _strip_parens(code: str) -> str:
 
 def _shape_text(shape, names) -> str:
     inner = ", ".join(names[d] if d.is_Symbol else str(d) for d in shape)
-    return f"({inner})"
+    return f"({inner}{',' if len(shape) == 1 else ''})"
 
 
 def _matrix_checks(sym, names: dict, bound: dict, nonempty: bool) -> list[str]:
     """Check a matrix argument's shape, binding the dimensions it is the first to show (to at
     least 1 where ``nonempty``: the loss of data with no rows is no number)."""
-    ident, shape = names[sym], tuple(sym.shape)
+    ident, shape = names[sym], tuple(getattr(sym, "tensor_shape", sym.shape))
     expected = _shape_text(shape, names)
     checks = []
     free = [(k, d) for k, d in enumerate(shape) if d.is_Symbol and d not in bound]
     if free:
-        checks += [f"if {ident}.ndim != 2:",
+        checks += [f"if {ident}.ndim != {len(shape)}:",
                    f"    _bad_shape({literal(sym.name)}, {ident}, {literal(expected)})"]
         for k, d in free:
             checks.append(f"{names[d]} = {ident}.shape[{k}]")
@@ -158,7 +159,7 @@ def _matrix_checks(sym, names: dict, bound: dict, nonempty: bool) -> list[str]:
                            f"{literal(f'{expected} with {names[d]} at least 1')})"]
     origin = ", ".join(f"{names[d]} = {{{names[d]}}} from {names[bound[d]]}"
                        for d in dict.fromkeys(d for d in shape if d.is_Symbol) if bound[d] != sym)
-    tup = "(" + ", ".join(names[d] if d.is_Symbol else str(d) for d in shape) + ")"
+    tup = _shape_text(shape, names)
     message = expected + (f" with {origin}" if origin else "")
     return checks + [f"if {ident}.shape != {tup}:",
                      f"    _bad_shape({literal(sym.name)}, {ident}, "
@@ -247,10 +248,16 @@ def plan_module(d: Derivation, command: str) -> dict:
         "data_dims": _dims_in(model, model.data, p.names),
         "batched": batch_plan(d)[1],
         "random_data": random_data_plan(d, p.names),
+        "tensor_ops": _uses_tensor_ops(d),
     }
     if d.outputs:
         context.update(_predict_plan(p, d))
     return context
+
+
+def _uses_tensor_ops(d: Derivation) -> bool:
+    """Whether a step calls the runtime helpers of conv2d and pooling (tensor_ops.py.j2)."""
+    return any(node.kind in RUNTIME_KINDS for node in d.graph.nodes)
 
 
 def _predict_plan(p: _Planner, d: Derivation) -> dict:

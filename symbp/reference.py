@@ -30,10 +30,14 @@ from .functions import (
     Softplus,
 )
 from .model import Model, _short
+from .primitives.conv import Conv2d
+from .primitives.einsum import Einsum
 from .primitives.elementwise import ELU, SiLU
 from .primitives.gaussian import GELU, NormalCDF, NormalPDF
 from .primitives.linalg import LogDet
 from .primitives.norm import CausalMask, Embedding, InvStd, Normalize
+from .primitives.pool import AvgPool2d, MaxPool2d
+from .primitives.tensor import Flatten, is_tensor
 from .source import literal
 
 __all__ = ["reference_source", "reference_function"]
@@ -141,6 +145,8 @@ class _Printer:
             return []
         if isinstance(e, (Normalize, InvStd)):  # the statistics from X, by the framework
             return [e.args[0]]
+        if isinstance(e, _TENSOR_OPS):  # the tensors, not the spec (shapes, stride, padding)
+            return list(e.args[:-1])
         return list(e.args)
 
     def node(self, e, a: list, bound: dict) -> str:
@@ -150,7 +156,11 @@ class _Printer:
         if isinstance(e, sp.MatMul):  # before Mul, which MatMul subclasses
             scalars = [x for x, s in zip(a, e.args, strict=True) if not s.is_Matrix]
             mats = [x for x, s in zip(a, e.args, strict=True) if s.is_Matrix]
-            return " * ".join([*scalars, " @ ".join(mats)])
+            tensors = any(x.shape[1] != y.shape[0] for x, y in zip(e.args[:-1], e.args[1:], strict=False)
+                          if x.is_Matrix and y.is_Matrix) and is_tensor(e)  # A * B: elementwise
+            return " * ".join([*scalars, (" * " if tensors else " @ ").join(mats)])
+        if isinstance(e, sp.MatPow) and e.shape[0] != e.shape[1] and is_tensor(e.args[0]):
+            return f"{a[0]} ** {a[1]}"
         if isinstance(e, sp.MatPow) and not isinstance(e, sp.Inverse):
             k = int(e.args[1])
             base = a[0] if k > 0 else f"F.inv({a[0]})"
@@ -178,6 +188,8 @@ class _Printer:
             return f"{a[0]} {e.rel_op} {a[1]}"
         if isinstance(e, sp.Piecewise):
             return _piecewise(a)
+        if isinstance(e, _TENSOR_OPS):
+            return _tensor_op(e, a)
         return self.function(e, a)
 
     def index(self, k, bound: dict) -> str:
@@ -229,6 +241,24 @@ class _Printer:
         if isinstance(e, SoftmaxCrossEntropy):
             return f"F.sce({a[0]}, {a[1]})"
         raise SymbpError(f"the reference printer has no operation for {_short(e)}.")
+
+
+_TENSOR_OPS = (Conv2d, MaxPool2d, AvgPool2d, Flatten, Einsum)
+
+
+def _tensor_op(e, a: list) -> str:
+    """``F.conv2d(x, k, b, stride, padding)``, ``F.max_pool2d(x, k, stride)``, ``F.flatten(x)``,
+    ``F.einsum(spec, *operands)``."""
+    if isinstance(e, Flatten):
+        return f"F.flatten({a[0]})"
+    if isinstance(e, Einsum):
+        return f"F.einsum({literal(e.spec)}, {', '.join(a)})"
+    s = e.spec
+    if isinstance(e, Conv2d):
+        bias = a[2] if len(a) > 2 else "None"
+        return f"F.conv2d({a[0]}, {a[1]}, {bias}, {s['stride']}, {s['padding']})"
+    name = "max_pool2d" if isinstance(e, MaxPool2d) else "avg_pool2d"
+    return f"F.{name}({a[0]}, {s['k']}, {s['stride']})"
 
 
 def _piecewise(a: list) -> str:

@@ -114,6 +114,41 @@ class NumpyOps:
     def value_and_grad(self, f, params):
         raise NotImplementedError("NumPy has no autodiff; use finite differences")
 
+    # -- NCHW tensors: one output position at a time (no im2col, no derivative of ours) --
+    def _padded(self, x, p):
+        if p == 0:
+            return x
+        n, c, h, w = x.shape
+        rows = self.xp.zeros((n, c, p, w))
+        x = self.xp.concatenate([rows, x, rows], axis=2)
+        cols = self.xp.zeros((n, c, h + 2 * p, p))
+        return self.xp.concatenate([cols, x, cols], axis=3)
+
+    def _slide(self, x, kh, kw, stride, reduce):
+        """``reduce(window)`` -> (n, m) at every output position, stacked to (n, m, oh, ow)."""
+        oh, ow = (x.shape[2] - kh) // stride + 1, (x.shape[3] - kw) // stride + 1
+        rows = []
+        for y in range(oh):
+            row = [reduce(x[:, :, y * stride:y * stride + kh, q * stride:q * stride + kw])
+                   for q in range(ow)]
+            rows.append(self.xp.stack(row, axis=-1))
+        return self.xp.stack(rows, axis=-2)
+
+    def conv2d(self, x, k, b, stride, padding):
+        kh, kw = k.shape[2], k.shape[3]
+        z = self._slide(self._padded(x, padding), kh, kw, stride,
+                        lambda win: self.xp.einsum("ncij,ocij->no", win, k))
+        return z if b is None else z + self.xp.reshape(b, (1, -1, 1, 1))
+
+    def max_pool2d(self, x, k, stride):
+        return self._slide(x, k, k, stride, lambda win: self.xp.max(win, axis=(2, 3)))
+
+    def avg_pool2d(self, x, k, stride):
+        return self._slide(x, k, k, stride, lambda win: self.xp.mean(win, axis=(2, 3)))
+
+    def flatten(self, x):
+        return self.xp.reshape(x, (x.shape[0], -1))
+
 
 class AutogradOps(NumpyOps):
     name = "autograd"
@@ -153,6 +188,26 @@ class JaxOps(NumpyOps):
         import jax
 
         return jax.scipy.special.erf(x)
+
+    def conv2d(self, x, k, b, stride, padding):
+        from jax import lax
+
+        pads = [(padding, padding), (padding, padding)]
+        z = lax.conv_general_dilated(x, k, (stride, stride), pads,
+                                     precision=lax.Precision.HIGHEST)
+        return z if b is None else z + self.xp.reshape(b, (1, -1, 1, 1))
+
+    def max_pool2d(self, x, k, stride):
+        from jax import lax
+
+        return lax.reduce_window(x, -self.xp.inf, lax.max, (1, 1, k, k), (1, 1, stride, stride),
+                                 "VALID")
+
+    def avg_pool2d(self, x, k, stride):
+        from jax import lax
+
+        total = lax.reduce_window(x, 0.0, lax.add, (1, 1, k, k), (1, 1, stride, stride), "VALID")
+        return total / (k * k)
 
     def value_and_grad(self, f, params):
         import jax
@@ -243,6 +298,21 @@ class TorchOps(NumpyOps):
 
     def log_softmax(self, z):
         return self.xp.log_softmax(z, dim=1)
+
+    def conv2d(self, x, k, b, stride, padding):
+        return self.xp.nn.functional.conv2d(x, k, b, stride=stride, padding=padding)
+
+    def max_pool2d(self, x, k, stride):
+        return self.xp.nn.functional.max_pool2d(x, k, stride)
+
+    def avg_pool2d(self, x, k, stride):
+        return self.xp.nn.functional.avg_pool2d(x, k, stride)
+
+    def flatten(self, x):
+        return self.xp.flatten(x, 1)
+
+    def einsum(self, spec, *operands):
+        return self.xp.einsum(spec, *(self._t(a) for a in operands))
 
     def sce(self, z, y):
         return -self.xp.sum(y * self.log_softmax(z)) / z.shape[0]

@@ -5,7 +5,9 @@ stack, so a 200-layer network does not hit Python's recursion limit. Each
 SymPy class has a ``_plan_*`` method saying which sub-expressions to trace
 first and how to build the node from their nodes; matrix products with
 scalar factors, ones-vectors, chains and transposed chains are normalised
-on the way (see ``graph.py`` for the node kinds).
+on the way (see ``graph.py`` for the node kinds). A product ``A * B`` of
+tensors (SymPy's ``MatMul`` of their matrix views) is elementwise, as in
+PyTorch.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .model import Model, _short
 from .order import ordered_terms
 from .primitives import node_kinds, recognise
 from .primitives.algebra import UnitMatrix
+from .primitives.tensor import is_tensor, misaligned, tensor_shape_or_none
 from .rewrites import broadcast_terms, condition_sides, rows_sum
 from .stable import stabilize
 
@@ -90,6 +93,9 @@ class _Tracer:
             coeff = sp.Mul(*scalars)
             rest = mats[0] if len(mats) == 1 else sp.MatMul(*mats)
             return (coeff, rest), lambda c, m: g.op("scale", (c, m), source=e)
+        if len(mats) > 1 and misaligned(mats) and any(is_tensor(m) for m in mats):
+            _same_tensor_shapes("multiplied", e)  # A * B of tensors: elementwise
+            return tuple(mats), lambda *ids: g.op("hadamard", ids, source=e)
         if sum(isinstance(m, sp.Transpose) for m in mats) * 2 > len(mats):
             flipped = sp.MatMul(*[_t(m) for m in reversed(mats)])
             return (flipped,), lambda f: g.transpose(f)
@@ -128,10 +134,12 @@ class _Tracer:
         return plan
 
     def _plan_matadd(self, e):
+        _same_tensor_shapes("added", e)
         terms = tuple(ordered_terms(sp.MatAdd(*broadcast_terms(e))))
         return terms, lambda *ids: self.graph.op("add", ids, source=e)
 
     def _plan_hadamard(self, e):
+        _same_tensor_shapes("multiplied", e)
         terms = broadcast_terms(e)
         return terms, lambda *ids: self.graph.op("hadamard", ids, source=e)
 
@@ -140,6 +148,8 @@ class _Tracer:
 
     def _plan_matpow(self, e):
         base, k = e.args
+        if base.shape[0] != base.shape[1] and is_tensor(base):  # T * T of a tensor: elementwise
+            return (base, k), lambda b, p: self.graph.op("hpow", (b, p), source=e)
         if not (k.is_Integer and k != 0):
             raise SymbpError(f"the matrix power {e} needs a nonzero integer exponent.")
         if k < 0:
@@ -241,6 +251,18 @@ class _Tracer:
         if not args:
             return g.leaf(e, "const")
         return g.op("scalar", tuple(args), e.func(*new_args), source=e)
+
+
+def _same_tensor_shapes(how: str, e) -> None:
+    """Tensors combined entry by entry must have one shape (their matrix views may agree)."""
+    shapes = [(t, tensor_shape_or_none(t)) for t in e.args if getattr(t, "is_Matrix", False)]
+    shapes = [(t, s) for t, s in shapes if s is not None]
+    for t, s in shapes[1:]:
+        if s != shapes[0][1]:
+            first, dims = shapes[0]
+            raise SymbpError(f"the tensors {_short(first, 40)} of shape {dims} and "
+                             f"{_short(t, 40)} of shape {s} are {how} entry by entry; their "
+                             "shapes must be equal.")
 
 
 def _t(m):

@@ -2,8 +2,9 @@
 dimension ``fit`` shuffles along, and what ``random_data`` draws.
 
 Weights feeding a ReLU get He-normal, other weights Glorot-uniform (fans
-read off the graph: the matrix product a weight enters, or the sum of
-products a scalar weight is a term of), biases zeros; a teaching model with
+read off the graph: the matrix product a weight enters, the convolution a
+kernel (O, C, kh, kw) enters (fan-in C·kh·kw), or the sum of products a
+scalar weight is a term of), biases zeros; a teaching model with
 example values starts at them. ``train_step`` updates every parameter from
 its own gradient, so each gradient ``loss_and_grad`` returns is a fresh,
 writable array: copied only where the printed code could share memory.
@@ -67,8 +68,12 @@ def _init_rule(graph, users, node, shape) -> tuple[str, object, object]:
     uses = users.get(node.index, [])
     for user, pos, flipped in uses:
         kind = graph.nodes[user].kind
-        if kind in ("broadcast_rows", "broadcast_cols"):
+        if kind in ("broadcast_rows", "broadcast_cols") or (kind == "conv2d" and pos == 2):
             return "zeros", None, None
+        if kind == "conv2d" and pos == 1:  # a kernel (O, C, kh, kw): fans C·kh·kw and O·kh·kw
+            o, c, kh, kw = shape
+            rule = "he" if _feeds_relu(graph, users, user) else "glorot"
+            return rule, c * kh * kw, o * kh * kw
         if kind == "matmul" and shape:
             rows, cols = shape
             fan_in, fan_out = (rows, cols) if (pos == 1) != flipped else (cols, rows)

@@ -1,5 +1,5 @@
 """Built-in models: the lesson's shopping bill, XOR, MLPs, softmax regression,
-a tied-weight autoencoder and an unrolled RNN.
+a tied-weight autoencoder, an unrolled RNN and a small CNN for the digits.
 
 ``EXAMPLES`` maps each name to a function returning a fresh ``Model``.
 """
@@ -16,6 +16,7 @@ from ..model import Model
 from .models import (
     apples,
     autoencoder,
+    digits_cnn,
     digits_mlp,
     mlp,
     mlp_relu,
@@ -38,6 +39,7 @@ EXAMPLES: dict[str, Callable[[], Model]] = {
     "mlp": mlp,
     "mlp_relu": mlp_relu,
     "digits_mlp": digits_mlp,
+    "digits_cnn": digits_cnn,
     "autoencoder": autoencoder,
     "rnn": rnn,
     "tanh_trace": tanh_trace,

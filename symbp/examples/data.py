@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import SymbpError
 
-__all__ = ["dataset", "digits", "iris", "TRAINING"]
+__all__ = ["dataset", "digits", "digits_images", "iris", "TRAINING"]
 
 
 def xor():
@@ -55,11 +55,20 @@ def digits(test_size: float = 0.2, seed: int = 0):
     return ({"X": x_train, "Y": one_hot[y_train]}, {"X": x_test, "Y": one_hot[y_test]})
 
 
-_DATASETS = {"xor": xor, "digits_mlp": digits, "mlp": iris, "mlp_relu": iris,
+def digits_images(test_size: float = 0.25, seed: int = 0):
+    """The 8x8 digits as (n, 1, 8, 8) images in [0, 1] (NCHW), one-hot labels; a 75/25 split."""
+    train, test = digits(test_size, seed)
+    return tuple({"X": np.reshape(part["X"], (-1, 1, 8, 8)), "Y": part["Y"]}
+                 for part in (train, test))
+
+
+_DATASETS = {"xor": xor, "digits_mlp": digits, "digits_cnn": digits_images, "mlp": iris,
+             "mlp_relu": iris,
              "softmax_regression": iris}
 TRAINING = {"xor": {"epochs": 300, "lr": 0.1, "batch_size": 4},
             "mlp": {"epochs": 100, "lr": 0.01}, "mlp_relu": {"epochs": 100, "lr": 0.01},
-            "softmax_regression": {"epochs": 100, "lr": 0.05}}
+            "softmax_regression": {"epochs": 100, "lr": 0.05},
+            "digits_cnn": {"epochs": 30, "lr": 0.0015, "batch_size": 16}}
 
 
 def dataset(name: str):

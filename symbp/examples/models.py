@@ -6,6 +6,7 @@ import sympy as sp
 
 from ..functions import dense, mse, relu, sigmoid, softmax, softmax_cross_entropy, tanh
 from ..model import Model
+from ..tensors import conv2d, flatten, max_pool2d, tensor
 
 n = sp.Symbol("n", integer=True, positive=True)
 """The batch size: symbolic, bound from the data at run time."""
@@ -93,6 +94,19 @@ def digits_mlp() -> Model:
     """A 64-64-10 ReLU MLP for the 8x8 handwritten digits."""
     return _relu_mlp([64, 64, 10], "digits_mlp",
                      "A 64-64-10 ReLU MLP for the UCI 8x8 handwritten digits.")
+
+
+def digits_cnn(channels: int = 32) -> Model:
+    """A small CNN for the 8x8 digits: 3x3 convolution (1 -> 32 channels, padding 1), ReLU,
+    2x2 max-pooling, flatten, dense to 10 classes, softmax cross-entropy."""
+    X, Y = tensor("X", (n, 1, 8, 8)), sp.MatrixSymbol("Y", n, 10)
+    K, c = tensor("K", (channels, 1, 3, 3)), tensor("c", (channels,))
+    W, b = _matrices("W b", W=(channels * 16, 10), b=(1, 10))
+    P = max_pool2d(relu(conv2d(X, K, c, padding=1)), 2)
+    Z = dense(flatten(P), W, b)
+    return Model(softmax_cross_entropy(Z, Y), params=[K, c, W, b], outputs={"probs": softmax(Z)},
+                 name="digits_cnn", description=f"A CNN for the UCI 8x8 digits: conv 3x3 "
+                 f"1->{channels} (padding 1), ReLU, max-pool 2, flatten, dense to 10, softmax CE.")
 
 
 def autoencoder() -> Model:

@@ -1,0 +1,188 @@
+"""N-d tensors: the symbol, ``flatten`` and its inverse ``unflatten``.
+
+SymPy's matrix algebra knows two axes only, so a tensor of shape ``(n, C, H, W)``
+is, to SymPy, the ``n x (C·H·W)`` matrix of its rows flattened in row-major order
+(``torch.flatten(X, 1)``); a ``(C,)`` vector is the ``1 x C`` row. Every elementwise
+rule (activations, ``+``, ``-``, Hadamard products, scalings) is the same on either
+view, so the matrix rules apply unchanged. The full shape travels with the symbol
+(``tensor_shape``) and with every tensor primitive (its ``spec``): generated code
+holds real N-d arrays, and only ``flatten``/``unflatten`` reshape them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import sympy as sp
+from sympy.core.symbol import Str
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.matexpr import MatrixExpr
+
+from .base import Primitive, np_name, register
+
+__all__ = ["TensorOps", "TensorSymbol", "Flatten", "Unflatten", "tensor_shape", "full_shape", "is_tensor",
+           "matrix_view", "tensor_shape_or_none", "misaligned", "TensorElementwise"]
+
+
+def matrix_view(shape: tuple) -> tuple:
+    """The ``(rows, cols)`` SymPy sees for a tensor of ``shape``: ``(C,)`` is ``(1, C)``,
+    ``(n, C, H, W)`` is ``(n, C·H·W)``."""
+    if len(shape) == 1:
+        return (sp.Integer(1), sp.sympify(shape[0]))
+    return (sp.sympify(shape[0]), sp.Integer(math.prod(int(d) for d in shape[1:])))
+
+
+class TensorOps:
+    """``A * B`` of same-shape tensors is elementwise (SymPy would read a matrix product)."""
+
+    _op_priority = 12.0  # above MatrixExpr's: SymPy hands ``M * T`` to ``T.__rmul__``
+
+    def __mul__(self, other):
+        if getattr(other, "is_Matrix", False):
+            return sp.HadamardProduct(self, other)
+        return sp.MatMul(other, self)
+
+    def __rmul__(self, other):
+        if getattr(other, "is_Matrix", False):
+            return sp.HadamardProduct(other, self)
+        return sp.MatMul(other, self)
+
+
+class TensorSymbol(TensorOps, sp.MatrixSymbol):
+    """An N-d symbol (``sb.tensor("X", (n, 1, 8, 8))``); the batch size may be a symbol."""
+
+    def __new__(cls, name, shape):
+        name = Str(name) if isinstance(name, str) else name
+        return sp.Basic.__new__(cls, name, sp.Tuple(*(sp.sympify(d) for d in shape)))
+
+    @property
+    def shape(self):
+        return matrix_view(self.tensor_shape)
+
+    @property
+    def tensor_shape(self) -> tuple:
+        return tuple(self.args[1])
+
+    def doit(self, **hints):
+        return self
+
+    def _sympystr(self, printer):
+        return self.name
+
+
+def is_tensor(expr) -> bool:
+    """Whether ``expr`` is a tensor expression (its full shape has other than two axes, or it
+    is built from tensor primitives)."""
+    return tensor_shape_or_none(expr) is not None
+
+
+def tensor_shape_or_none(expr):
+    """The full shape of the first tensor found through elementwise operations, or None."""
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        shape = getattr(e, "tensor_shape", None)
+        if shape is not None:
+            return tuple(shape)
+        if isinstance(e, ElementwiseApplyFunction):
+            stack.append(e.expr)
+        elif isinstance(e, (sp.MatAdd, sp.HadamardProduct, sp.MatMul, sp.HadamardPower,
+                            sp.MatPow)):
+            mats = [a for a in e.args if getattr(a, "is_Matrix", False)]
+            if isinstance(e, sp.MatMul) and not misaligned(mats):
+                continue  # a true matrix product: no tensor below is elementwise with it
+            stack.extend(reversed(mats))
+    return None
+
+
+def misaligned(mats) -> bool:
+    """Whether no matrix product fits: ``(n, 27) (n, 27)``, SymPy's reading of ``A * B`` of
+    tensors (a single matrix, ``2 T``, counts as misaligned: it is elementwise too)."""
+    if len(mats) == 1:
+        return True
+    return any(a.shape[1] != b.shape[0] for a, b in zip(mats, mats[1:], strict=False))
+
+
+class TensorElementwise(TensorOps, ElementwiseApplyFunction):
+    """``f`` applied to every entry of a tensor, with ``A * B`` elementwise (see ``TensorOps``).
+    (The hook: ``matalg.elementwise`` would build this class when ``is_tensor(x)``.)"""
+
+
+def tensor_shape(expr) -> tuple:
+    """The full shape of a tensor expression, or the matrix shape of any other matrix."""
+    found = tensor_shape_or_none(expr)
+    return found if found is not None else tuple(expr.shape)
+
+
+def full_shape(sym) -> tuple:
+    """A model symbol's shape as its arrays have it: ``()``, a matrix's or a tensor's."""
+    if isinstance(sym, TensorSymbol):
+        return sym.tensor_shape
+    return tuple(sym.shape) if isinstance(sym, sp.MatrixSymbol) else ()
+
+
+def _ints(spec) -> tuple[int, ...]:
+    return tuple(int(v) for v in spec)
+
+
+class Flatten(MatrixExpr):
+    """``flatten(X)``: the ``(n, C·H·W)`` matrix of a tensor, row-major as ``torch.flatten(X, 1)``;
+    ``spec`` is the tensor's shape after the batch axis."""
+
+    def __new__(cls, x, spec):
+        return super().__new__(cls, x, sp.Tuple(*spec))
+
+    @property
+    def shape(self):
+        return self.args[0].shape
+
+    def _latex(self, printer):
+        return rf"\operatorname{{flatten}}\left({printer._print(self.args[0])}\right)"
+
+    def _sympystr(self, printer):
+        return f"flatten({printer._print(self.args[0])})"
+
+    def doit(self, **hints):  # the matrix view is the flattened tensor already
+        x = self.args[0].doit(**hints)
+        return x if isinstance(x, sp.MatrixBase) else Flatten(x, self.args[1])
+
+    def _numpycode(self, printer, **kwargs):
+        size = math.prod(_ints(self.args[1]))
+        return f"{np_name(printer, 'reshape')}({printer._print(self.args[0])}, (-1, {size}))"
+
+
+class Unflatten(TensorOps, MatrixExpr):
+    """The inverse of ``flatten``: an ``(n, C·H·W)`` matrix as the ``(n, C, H, W)`` tensor."""
+
+    def __new__(cls, g, spec):
+        return super().__new__(cls, g, sp.Tuple(*spec))
+
+    @property
+    def shape(self):
+        return self.args[0].shape
+
+    @property
+    def tensor_shape(self):
+        return (self.shape[0], *self.args[1])
+
+    def _latex(self, printer):
+        dims = r" \times ".join(str(d) for d in self.args[1])
+        return rf"\operatorname{{reshape}}_{{{dims}}}\left({printer._print(self.args[0])}\right)"
+
+    def _sympystr(self, printer):
+        dims = "×".join(str(d) for d in self.args[1])
+        return f"reshape[{dims}]({printer._print(self.args[0])})"
+
+    def doit(self, **hints):
+        g = self.args[0].doit(**hints)
+        return g if isinstance(g, sp.MatrixBase) else Unflatten(g, self.args[1])
+
+    def _numpycode(self, printer, **kwargs):
+        dims = ", ".join(str(d) for d in _ints(self.args[1]))
+        return f"{np_name(printer, 'reshape')}({printer._print(self.args[0])}, (-1, {dims}))"
+
+
+register(Primitive(
+    "flatten", Flatten, value=lambda node, a: Flatten(a[0], node.attr),
+    shape=lambda shapes, attr: shapes[0], vjp=lambda c: (Unflatten(c.g, c.node.attr),),
+    view=True, traced=True, operands=lambda e: ((e.args[0],), e.args[1])))
