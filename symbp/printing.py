@@ -1,9 +1,12 @@
-"""SymPy -> NumPy source: one ``_print_X`` per node kind.
+"""SymPy -> array-API source: one ``_print_X`` per node kind.
 
-A subclass of SymPy's ``NumPyPrinter``. Products print as ``@``, Hadamard
+A subclass of SymPy's ``NumPyPrinter`` whose code calls the array namespace
+``xp`` (NumPy itself for NumPy arrays; JAX, PyTorch, CuPy, Dask through the
+array API standard): only functions of the standard, no methods, no in-place
+updates. Products print as ``@``, Hadamard
 products as ``*``; a ones-vector never becomes an array (``1 b`` is the
-broadcast ``b``, ``1^T G`` is ``G.sum(axis=0, keepdims=True)``); ``tr(P^T Q)``
-is ``np.vdot(P, Q)``. Softmax and its cross-entropy are lowered to a few
+broadcast ``b``, ``1^T G`` is ``xp.sum(G, axis=0, keepdims=True)``);
+``tr(P^T Q)`` is a ``xp.vecdot`` of the flattened operands. Softmax and its cross-entropy are lowered to a few
 stable statements (shift by the row maximum, ``exp``, row sums) that are
 emitted once per function and shared by every later use.
 """
@@ -25,8 +28,17 @@ from .text import matrix_precedence
 __all__ = ["CodePrinter", "BatchMean"]
 
 
+NAMESPACE = "xp"
+"""The generated code's name for the array namespace of its arguments."""
+
+_STANDARD_NAMES = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arctan2": "atan2",
+                   "arcsinh": "asinh", "arccosh": "acosh", "arctanh": "atanh",
+                   "power": "pow", "conjugate": "conj", "mod": "remainder"}
+"""NumPy's names of functions the array API standard spells otherwise."""
+
+
 class BatchMean(sp.Function):
-    """Mean over the samples of a scalar model (``np.mean``)."""
+    """Mean over the samples of a scalar model (``xp.mean``)."""
 
     nargs = 1
 
@@ -94,10 +106,15 @@ class CodePrinter(VocabularyLowering, NumPyPrinter):
         self._number_symbols: set = set()
 
     def _module_format(self, fqn, register=True):
+        """``numpy.tanh`` -> ``xp.tanh``: every NumPy function is looked up in the namespace of
+        the arguments (its array-API name where NumPy's differs)."""
         if "." in fqn and not fqn.startswith("numpy."):  # math.erf: not vectorised nor imported
             self._not_supported.add(sp.Symbol(fqn))
         text = super()._module_format(fqn, register)
-        return "np." + text[len("numpy."):] if text.startswith("numpy.") else text
+        if not text.startswith("numpy."):
+            return text
+        name = text[len("numpy."):]
+        return f"{NAMESPACE}.{_STANDARD_NAMES.get(name, name)}"
 
     def _print(self, expr, **kwargs):
         """Only the forms ``compact_shape`` knows may print smaller than their shape."""
@@ -130,13 +147,13 @@ class CodePrinter(VocabularyLowering, NumPyPrinter):
         return "dtype"
 
     def _print_OneMatrix(self, expr):
-        return "1" if self._broadcast_ok else f"np.ones({self._shape(expr.shape)}, dtype={self._dtype()})"
+        return "1" if self._broadcast_ok else f"xp.ones({self._shape(expr.shape)}, dtype={self._dtype()})"
 
     def _print_ZeroMatrix(self, expr):
-        return f"np.zeros({self._shape(expr.shape)}, dtype={self._dtype()})"
+        return f"xp.zeros({self._shape(expr.shape)}, dtype={self._dtype()})"
 
     def _print_Identity(self, expr):
-        return f"np.eye({self._print(expr.shape[0])}, dtype={self._dtype()})"
+        return f"xp.eye({self._print(expr.shape[0])}, dtype={self._dtype()})"
 
     def _shape(self, shape) -> str:
         return "(" + ", ".join(self._print(d) for d in shape) + ")"
@@ -192,11 +209,11 @@ class CodePrinter(VocabularyLowering, NumPyPrinter):
             if broadcast_ok:
                 return code, prec
             shape = (first.shape[0], last.shape[1])
-            return f"np.broadcast_to({code}, {self._shape(shape)})", PRECEDENCE["Atom"]
+            return f"xp.broadcast_to({code}, {self._shape(shape)})", PRECEDENCE["Atom"]
         if _is_ones(first, rows=1):
-            return f"{self._operand(mats[1:])}.sum(axis=0, keepdims=True)", PRECEDENCE["Atom"]
+            return self._row_sum(mats[1:], 0), PRECEDENCE["Atom"]
         if _is_ones(last, cols=1):
-            return f"{self._operand(mats[:-1])}.sum(axis=1, keepdims=True)", PRECEDENCE["Atom"]
+            return self._row_sum(mats[:-1], 1), PRECEDENCE["Atom"]
         if isinstance(first, OneMatrix):
             split = [OneMatrix(first.shape[0], 1), OneMatrix(1, first.shape[1]), *mats[1:]]
             return self._product(split, broadcast_ok)
@@ -206,9 +223,10 @@ class CodePrinter(VocabularyLowering, NumPyPrinter):
         codes = [self._paren(m, PRECEDENCE["Mul"] - (k == 0)) for k, m in enumerate(mats)]
         return " @ ".join(codes), PRECEDENCE["Mul"]
 
-    def _operand(self, mats: list) -> str:
-        code, prec = self._product(mats, False)
-        return code if prec >= PRECEDENCE["Atom"] else f"({code})"
+    def _row_sum(self, mats: list, axis: int) -> str:
+        """The sums of the product of ``mats`` along ``axis``, kept as a row or column."""
+        code, _ = self._product(mats, False)
+        return f"xp.sum({code}, axis={axis}, keepdims=True)"
 
     def _elementwise(self, expr, args, join) -> str:
         """An elementwise sum or product: its terms may print smaller (NumPy broadcasts
@@ -221,7 +239,7 @@ class CodePrinter(VocabularyLowering, NumPyPrinter):
             self._broadcast_ok = outer
         if outer or compact_shape(expr) == tuple(expr.shape):
             return code
-        return f"np.broadcast_to({code}, {self._shape(expr.shape)})"
+        return f"xp.broadcast_to({code}, {self._shape(expr.shape)})"
 
     def _print_MatAdd(self, expr):
         return self._elementwise(expr, ordered_terms(expr), self._sum)
@@ -266,7 +284,7 @@ class CodePrinter(VocabularyLowering, NumPyPrinter):
             if len(mats) >= 2:
                 p = mats[0] if len(mats) == 2 else sp.MatMul(*mats[:-1])
                 return self._scaled(coeff, self._frobenius(p, mats[-1]), PRECEDENCE["Atom"])
-        return f"np.trace({self._print(arg)})"
+        return f"xp.linalg.trace({self._print(arg)})"
 
     def _frobenius(self, p, q) -> str:
         """``tr(P Q) = sum(P ⊙ Q^T)``, written with as few transposes as possible."""
@@ -278,21 +296,24 @@ class CodePrinter(VocabularyLowering, NumPyPrinter):
             a, b = p, transpose(q)
         for ones, other in ((a, b), (b, a)):
             if isinstance(ones, sp.OneMatrix):  # tr(H^T 1) is the sum of H's entries
-                return f"{self._paren(other, PRECEDENCE['Atom'] - 1)}.sum()"
+                return f"xp.sum({self._print(other)})"
         if all(isinstance(m, sp.MatrixSymbol) for m in (a, b)):
-            return f"np.vdot({self._print(a)}, {self._print(b)})"
-        return f"np.sum({self._paren(a)} * {self._paren(b)})"
+            flat = (f"xp.reshape({self._print(m)}, (-1,))" for m in (a, b))
+            return f"xp.vecdot({', '.join(flat)})"
+        return f"xp.sum({self._paren(a)} * {self._paren(b)})"
 
     def _print_Inverse(self, expr):
-        return f"np.linalg.inv({self._print(expr.arg)})"
+        return f"xp.linalg.inv({self._print(expr.arg)})"
 
     def _print_MatrixElement(self, expr):
         parent = self._paren(expr.parent, PRECEDENCE["Atom"] - 1)
         return f"{parent}[{self._print(expr.i)}, {self._print(expr.j)}]"
 
     def _print_UnitMatrix(self, expr):
+        """``E_ij``, compared out of index ranges (no array is written into)."""
         i, j, rows, cols = (self._print(a) for a in expr.args)
-        return f"_unit(({rows}, {cols}), {i}, {j}, {self._dtype()})"
+        mask = f"(xp.reshape(xp.arange({rows}), (-1, 1)) == {i}) & (xp.arange({cols}) == {j})"
+        return f"xp.astype({mask}, {self._dtype()})"
 
     def _print_ElementwiseApplyFunction(self, expr):
         var, body = expr.function.variables[0], expr.function.expr
