@@ -167,7 +167,7 @@ def test_the_module_imports_only_numpy_and_the_standard_library_at_top_level(nam
     tree = ast.parse(sb.generate(sb.derive(example(name))))
     top = [a.name for node in tree.body if isinstance(node, ast.Import) for a in node.names]
     top += [node.module for node in tree.body if isinstance(node, ast.ImportFrom)]
-    assert top == ["functools", "numbers", "time", "types", "numpy"]
+    assert top == ["functools", "numbers", "operator", "time", "types", "numpy"]
 
 
 SCALAR_MEAN = pytest.mark.xfail(strict=True, reason="planning.plan_module writes a scalar model's "
