@@ -3,6 +3,7 @@ jax.jit), PyTorch and Dask arrays, returns that library's arrays, and agrees wit
 
 import ast
 import re
+import subprocess
 import sys
 
 import numpy as np
@@ -181,3 +182,14 @@ def test_generated_math_calls_only_the_namespace(name):
     body = src[src.index("def loss("):src.index("def init_params(")]
     assert "np." not in body  # NumPy-only calls would break on the other libraries
     assert not re.search(r"(?<!\bxp)\.(sum|max|mean|astype|dot)\(", body)  # no array methods
+
+
+def test_the_emitted_tests_check_every_installed_library_and_name_the_skipped(tmp_path):
+    sb.emit(sb.derive(example("mlp")), tmp_path / "net.py", tests=True)
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+                          "-k", "each_array_library", str(tmp_path / "test_net.py")],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "5 passed" in run.stdout  # numpy, jax, jax.jit, torch, dask
+    gpu = torch.cuda.is_available()
+    assert gpu or "torch.cuda: not checked, no CUDA GPU here" in run.stdout
