@@ -51,9 +51,9 @@ def measure(rows: int, chunks: int, repeats: int) -> list[tuple[str, int, float]
     for workers in WORKERS:
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                           dashboard_address=None) as cluster, Client(cluster) as client:
-            data = dict(zip(lazy, client.persist(list(lazy.values()))))
-            seconds = _median_seconds(lambda: dask.compute(*mod.loss_and_grad(params, **data)),
-                                      repeats)
+            data = dict(zip(lazy, client.persist(list(lazy.values())), strict=True))
+            seconds = _median_seconds(lambda data=data: dask.compute(*mod.loss_and_grad(
+                params, **data)), repeats)
             rows_out.append((f"Dask, {workers} worker process{'es' if workers > 1 else ''}",
                              workers, seconds))
     return rows_out

@@ -72,7 +72,7 @@ def main(argv=None) -> int:
                                                        processes=True, dashboard_address=None)
     with Client(args.scheduler or cluster) as client:
         data = teacher_data(args.rows, chunk)
-        data = dict(zip(data, client.persist(list(data.values()))))  # computed once, kept there
+        data = dict(zip(data, client.persist(list(data.values())), strict=True))  # computed once, kept there
         print(f"{args.rows} rows in chunks of {chunk} on {len(client.scheduler_info()['workers'])} "
               f"workers; the 4-8-3 MLP, full-batch gradient descent, lr {args.lr}")
         history = train(mod, params, data, args.steps, args.lr)

@@ -44,12 +44,13 @@ class VocabularyLowering:
         return mask if mask.startswith("(xp.") else f"xp.astype({mask}, {self._dtype()})"
 
     def _mask(self, x: str, step) -> str:
-        """``(x > 0)`` for ``Heaviside(x, 0)``, ``(x >= 0)`` for ``Heaviside(x, 1)``."""
+        """``(x > 0)`` for ``Heaviside(x, 0)``, ``(x >= 0)`` for ``Heaviside(x, 1)`` (the
+        printer's ``_step_text``); else ``[x > 0] + h0 [x = 0]`` in the parameters' dtype."""
         h0 = step.args[1] if len(step.args) > 1 else sp.Rational(1, 2)
-        if h0 not in (0, 1):
-            dtype = self._dtype()
-            return f"(xp.astype({x} > 0, {dtype}) + {self._paren(h0)} * xp.astype({x} == 0, {dtype}))"
-        return f"({x} {'>' if h0 == 0 else '>='} 0)"
+        if h0 in (0, 1):
+            return self._step_text(x, step)
+        dtype = self._dtype()
+        return f"(xp.astype({x} > 0, {dtype}) + {self._paren(h0)} * xp.astype({x} == 0, {dtype}))"
 
     def _print_Abs(self, expr):
         return f"xp.abs({self._arg(expr)})"

@@ -18,12 +18,11 @@ from sympy.matrices.expressions.special import OneMatrix
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from .functions import broadcast
 from .lowering import VocabularyLowering
 from .matalg import transpose
 from .naming import Namer
-from .order import negative_coeff, ordered_terms
-from .text import matrix_precedence
+from .order import ordered_terms
+from .printbase import COMPACT_FORMS, MatrixNotation, compact_shape, is_ones, matrix_precedence
 
 __all__ = ["CodePrinter", "BatchMean"]
 
@@ -43,52 +42,16 @@ class BatchMean(sp.Function):
     nargs = 1
 
 
-def _is_ones(m, rows=None, cols=None) -> bool:
-    if not isinstance(m, OneMatrix):
-        return False
-    r, c = m.shape
-    return (rows is None or r == rows) and (cols is None or c == cols)
-
-
-_COMPACT = (sp.MatAdd, sp.HadamardProduct, sp.HadamardPower, sp.MatMul, sp.Transpose, OneMatrix)
-"""The matrix forms that may print as a smaller array NumPy broadcasts (see ``compact_shape``)."""
-
-
-def compact_shape(m) -> tuple:
-    """The shape ``CodePrinter`` gives ``m`` where broadcasting is allowed.
-
-    A ones factor is never materialised: ``𝟙`` prints as ``1`` (shape (1, 1)),
-    ``𝟙 b`` as ``b`` (one row), ``a 𝟙ᵀ`` as ``a`` (one column); elementwise
-    sums and products take NumPy's broadcast of their terms. Every other form
-    prints at its full symbolic shape.
-    """
-    if isinstance(m, OneMatrix):
-        return (sp.Integer(1), sp.Integer(1))
-    if isinstance(m, sp.Transpose):
-        return compact_shape(m.arg)[::-1]
-    if isinstance(m, sp.HadamardPower):
-        return compact_shape(m.base)
-    if isinstance(m, (sp.MatAdd, sp.HadamardProduct)):
-        return broadcast([compact_shape(a) for a in m.args])
-    if isinstance(m, sp.MatMul):
-        _, mats = m.as_coeff_matrices()
-        if len(mats) == 1:
-            return compact_shape(mats[0])
-        rows, cols = m.shape
-        if isinstance(mats[0], OneMatrix) and mats[0].shape[0] != 1:
-            return (sp.Integer(1), cols)  # 𝟙 B: B's column sums, or B itself, on every row
-        if isinstance(mats[-1], OneMatrix) and mats[-1].shape[1] != 1:
-            return (rows, sp.Integer(1))
-    return tuple(m.shape)
-
-
-class CodePrinter(VocabularyLowering, NumPyPrinter):
-    """Prints derivation expressions as NumPy code for one function body.
+class CodePrinter(VocabularyLowering, MatrixNotation, NumPyPrinter):
+    """Prints derivation expressions as array-API code for one function body (the notation
+    of ``printbase.MatrixNotation`` in Python: brackets, sums, ``(x > 0)`` masks).
 
     ``names`` maps model symbols to identifiers (steps print as their name);
     ``namer`` makes the names of lowered temporaries; ``prelude`` collects
     the statements lowering emits, which the caller writes before the line.
     """
+
+    _step = ("({x} > 0)", "({x} >= 0)", None)
 
     def __init__(self, names: dict, namer: Namer):
         super().__init__({"fully_qualified_modules": True, "allow_unknown_functions": False,
@@ -118,17 +81,13 @@ class CodePrinter(VocabularyLowering, NumPyPrinter):
 
     def _print(self, expr, **kwargs):
         """Only the forms ``compact_shape`` knows may print smaller than their shape."""
-        if not self._broadcast_ok or isinstance(expr, _COMPACT):
+        if not self._broadcast_ok or isinstance(expr, COMPACT_FORMS):
             return super()._print(expr, **kwargs)
         self._broadcast_ok = False
         try:
             return super()._print(expr, **kwargs)
         finally:
             self._broadcast_ok = True
-
-    def _paren(self, expr, level=PRECEDENCE["Mul"]) -> str:
-        code = self._print(expr)
-        return f"({code})" if matrix_precedence(expr) <= level else code
 
     # -- symbols and constants ---------------------------------------------
     def _print_Symbol(self, expr):
@@ -203,16 +162,16 @@ class CodePrinter(VocabularyLowering, NumPyPrinter):
         if len(mats) == 1:
             return self._print(mats[0]), matrix_precedence(mats[0])
         first, last = mats[0], mats[-1]
-        if _is_ones(first, cols=1) or _is_ones(last, rows=1):
-            rest = mats[1:] if _is_ones(first, cols=1) else mats[:-1]
+        if is_ones(first, cols=1) or is_ones(last, rows=1):
+            rest = mats[1:] if is_ones(first, cols=1) else mats[:-1]
             code, prec = self._product(rest, False)
             if broadcast_ok:
                 return code, prec
             shape = (first.shape[0], last.shape[1])
             return f"xp.broadcast_to({code}, {self._shape(shape)})", PRECEDENCE["Atom"]
-        if _is_ones(first, rows=1):
+        if is_ones(first, rows=1):
             return self._row_sum(mats[1:], 0), PRECEDENCE["Atom"]
-        if _is_ones(last, cols=1):
+        if is_ones(last, cols=1):
             return self._row_sum(mats[:-1], 1), PRECEDENCE["Atom"]
         if isinstance(first, OneMatrix):
             split = [OneMatrix(first.shape[0], 1), OneMatrix(1, first.shape[1]), *mats[1:]]
@@ -242,18 +201,7 @@ class CodePrinter(VocabularyLowering, NumPyPrinter):
         return f"xp.broadcast_to({code}, {self._shape(expr.shape)})"
 
     def _print_MatAdd(self, expr):
-        return self._elementwise(expr, ordered_terms(expr), self._sum)
-
-    def _sum(self, terms) -> str:
-        parts = []
-        for k, term in enumerate(terms):
-            if k and negative_coeff(term):
-                coeff, mats = term.as_coeff_matrices()
-                rest = sp.MatMul(-coeff, *mats)
-                parts.append(" - " + self._paren(rest, PRECEDENCE["Add"]))
-            else:
-                parts.append((" + " if k else "") + self._paren(term, PRECEDENCE["Add"] - 1))
-        return "".join(parts)
+        return self._elementwise(expr, ordered_terms(expr), self._signed_sum)
 
     def _print_HadamardProduct(self, expr):
         num = [a for a in expr.args if not _is_reciprocal(a)]

@@ -58,7 +58,7 @@ def test_full_batch_gradients_on_the_cluster_equal_numpy(client, name):
 def test_the_example_trains_on_the_cluster_as_numpy_does(client, training):
     mod = sb.compile(sb.derive(example("mlp")))
     lazy = training.teacher_data(4000, 1000, seed=3)
-    data = dict(zip(lazy, client.persist(list(lazy.values()))))
+    data = dict(zip(lazy, client.persist(list(lazy.values())), strict=True))
     local = {k: v.compute() for k, v in data.items()}
     on_cluster, here = mod.init_params(rng=0), mod.init_params(rng=0)
     history = training.train(mod, on_cluster, data, steps=3, lr=1.0, log=lambda line: None)
