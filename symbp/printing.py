@@ -253,6 +253,16 @@ class CodePrinter(VocabularyLowering, MatrixNotation, NumPyPrinter):
     def _print_Inverse(self, expr):
         return f"xp.linalg.inv({self._print(expr.arg)})"
 
+    def _print_Piecewise(self, expr):
+        """Nested ``xp.where``: the first condition that holds picks its piece (NaN if none)."""
+        *pieces, (last, cond) = expr.args
+        code = self._print(last)
+        if cond != sp.true:
+            code = f"xp.where({self._print(cond)}, {code}, xp.nan)"
+        for piece, condition in reversed(pieces):
+            code = f"xp.where({self._print(condition)}, {self._print(piece)}, {code})"
+        return code
+
     def _print_MatrixElement(self, expr):
         parent = self._paren(expr.parent, PRECEDENCE["Atom"] - 1)
         return f"{parent}[{self._print(expr.i)}, {self._print(expr.j)}]"

@@ -193,3 +193,21 @@ def test_the_emitted_tests_check_every_installed_library_and_name_the_skipped(tm
     assert "5 passed" in run.stdout  # numpy, jax, jax.jit, torch, dask
     gpu = torch.cuda.is_available()
     assert gpu or "torch.cuda: not checked, no CUDA GPU here" in run.stdout
+
+
+@pytest.mark.parametrize("backend", sorted(CONVERT))
+def test_a_piecewise_activation_runs_as_nested_where_on_each_library(backend):
+    import sympy as sp
+    x, n = sp.Symbol("x"), sp.Symbol("n", integer=True, positive=True)
+    X, W = sp.MatrixSymbol("X", n, 3), sp.MatrixSymbol("W", 3, 2)
+    elu = sp.Lambda(x, sp.Piecewise((x, x > 0), (sp.exp(x) - 1, True)))
+    d = sb.derive(sb.Model(sp.Trace((X * W).applyfunc(elu).T * sp.OneMatrix(n, 2)) / n, [W]))
+    assert "xp.where(" in sb.generate(d) and "select" not in sb.generate(d)
+    mod = sb.compile(d)
+    rng = np.random.default_rng(0)
+    params, data = {"W": rng.normal(size=(3, 2))}, {"X": rng.normal(size=(9, 3))}
+    value, grads = mod.loss_and_grad(params, **data)
+    z = data["X"] @ params["W"]  # by hand: d mean-sum ELU(XW) / dW = Xᵀ ELU'(XW) / n
+    np.testing.assert_allclose(grads["W"], data["X"].T @ np.where(z > 0, 1.0, np.exp(z)) / 9)
+    got_value, got_grads = mod.loss_and_grad(_to(backend, params), **_to(backend, data))
+    _assert_same(got_value, got_grads, value, grads)
