@@ -221,3 +221,16 @@ def test_a_symbol_named_xp_does_not_shadow_the_namespace():
     mod = sb.compile(sb.derive(sb.Model(sp.Trace((xp * W).T * (xp * W)), params=[W])))
     value, _ = mod.loss_and_grad({"W": np.ones((2, 1))}, xp=np.ones((3, 2)))
     assert float(value) == 12.0
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_fit_on_each_library_follows_numpy(modules, backend):
+    mod = modules["mlp"]
+    params, data = _case(mod, seed=6)
+    theirs = _to(backend, params)
+    expected = mod.fit(params, data, epochs=2, batch_size=4, verbose=False)
+    got = mod.fit(theirs, _to(backend, data), epochs=2, batch_size=4, verbose=False)
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    for key, value in params.items():
+        assert isinstance(theirs[key], CONVERT[backend][1])
+        np.testing.assert_allclose(_numpy(theirs[key]), value, rtol=1e-9, atol=1e-12)
