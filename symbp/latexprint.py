@@ -22,8 +22,8 @@ from sympy.printing.precedence import PRECEDENCE
 from .graph import U
 from .ir import Derivation, Step
 from .naming import latex_name
-from .order import negative_coeff, ordered_terms
-from .text import matrix_precedence
+from .order import ordered_terms
+from .printbase import MatrixNotation, matrix_precedence
 
 __all__ = ["MathPrinter", "symbol_latex", "equations", "align"]
 
@@ -51,18 +51,28 @@ def _join(pieces: list[str], sep: str, wordy_sep: str) -> str:
     return out
 
 
-class MathPrinter(LatexPrinter):
-    """LaTeX for derivation expressions; ``names`` maps symbols to their LaTeX."""
+class MathPrinter(MatrixNotation, LatexPrinter):
+    """LaTeX for derivation expressions (``printbase.MatrixNotation`` spelt in LaTeX);
+    ``names`` maps symbols to their LaTeX."""
+
+    _transpose_mark = r"^{\top}"
+    _ones = (r"\mathbf{1}", r"\mathbf{1}^{\top}")
+    _hadamard = r" \odot "
+    _hadamard_power = r"{base}^{{\circ {exp}}}"
+    _step = (r"\left[{x} > 0\right]", r"\left[{x} \geq 0\right]", r"H\left({x}\right)")
 
     def __init__(self, names: dict | None = None):
         super().__init__({"mat_symbol_style": "plain"})
         self.names = dict(names or {})
 
     def parenthesize(self, item, level, is_neg=False, strict=False):
-        prec = matrix_precedence(item)
-        if prec < level or (not strict and prec <= level):
-            return self._add_parens(self._print(item))
-        return self._print(item)
+        return MatrixNotation.parenthesize(self, item, level, strict)
+
+    def _wrap(self, text: str) -> str:
+        return self._add_parens(text)
+
+    def _hadamard_exponent(self, exp) -> str:
+        return self._print(exp)
 
     def _print_Symbol(self, expr, style="plain"):
         return self.names.get(expr) or latex_name(expr.name)
@@ -84,15 +94,6 @@ class MathPrinter(LatexPrinter):
         finally:
             self._settings["mul_symbol_latex"] = saved
 
-    def _print_OneMatrix(self, expr):
-        return r"\mathbf{1}^{\top}" if expr.shape[0] == 1 and expr.shape[1] != 1 else r"\mathbf{1}"
-
-    def _print_Identity(self, expr):
-        return "I"
-
-    def _print_Transpose(self, expr):
-        return self.parenthesize(expr.arg, PRECEDENCE["Pow"]) + r"^{\top}"
-
     def _print_MatMul(self, expr):
         coeff, mats = expr.as_coeff_matrices()
         body = _join([self.parenthesize(m, PRECEDENCE["Mul"],
@@ -109,22 +110,6 @@ class MathPrinter(LatexPrinter):
             top = body if num == 1 else f"{self._print(num)} {body}"
             return rf"\frac{{{top}}}{{{self._print(den)}}}"
         return _join([self.parenthesize(coeff, PRECEDENCE["Mul"]), body], " ", r" \, ")
-
-    def _print_MatAdd(self, expr):
-        parts = []
-        for k, term in enumerate(ordered_terms(expr)):
-            if k and negative_coeff(term):
-                coeff, mats = term.as_coeff_matrices()
-                parts.append(" - " + self.parenthesize(sp.MatMul(-coeff, *mats), PRECEDENCE["Add"]))
-            else:
-                parts.append((" + " if k else "") + self.parenthesize(term, PRECEDENCE["Add"], strict=True))
-        return "".join(parts)
-
-    def _print_HadamardProduct(self, expr):
-        return r" \odot ".join(self.parenthesize(a, PRECEDENCE["Mul"]) for a in expr.args)
-
-    def _print_HadamardPower(self, expr):
-        return rf"{self.parenthesize(expr.base, PRECEDENCE['Pow'])}^{{\circ {self._print(expr.exp)}}}"
 
     def _print_Trace(self, expr):
         return rf"\operatorname{{tr}}\left({self._print(expr.arg)}\right)"
@@ -149,13 +134,6 @@ class MathPrinter(LatexPrinter):
             return rf"{base}^{{\circ {expr.exp}}}"
         return super()._print_Pow(expr)
 
-    def _print_Heaviside(self, expr):
-        x = self._print(expr.args[0])
-        h0 = expr.args[1] if len(expr.args) > 1 else sp.Rational(1, 2)
-        if h0 in (0, 1):
-            relation = ">" if h0 == 0 else r"\geq"
-            return rf"\left[{x} {relation} 0\right]"
-        return rf"H\left({x}\right)"
 
 
 def _rhs_lines(printer: MathPrinter, expr) -> list[str]:

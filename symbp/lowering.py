@@ -1,8 +1,8 @@
-"""What the NumPy printer lends the vocabulary: row statements, masks, folds, means.
+"""What the array-API printer lends the vocabulary: row statements, masks, folds, means.
 
 The primitives print themselves (``_numpycode`` in ``symbp.primitives``); this
 mixin holds what they share: softmax, log-softmax and their cross-entropy are
-lowered to statements, ``shift = Z - Z.max(axis=1)``, ``exp(shift)`` and its
+lowered to statements, ``shift = Z - xp.max(Z, axis=1)``, ``exp(shift)`` and its
 row sums, emitted once per function (``prelude``) by ``_row_parts`` and shared
 by every later use (``softmax = exp / sum``, ``log_softmax = shift - log(sum)``,
 ``CE = -sum(Y * (shift - log(sum))) / n``); the step function as a 0/1 mask;
@@ -28,9 +28,9 @@ class VocabularyLowering:
             base = code if code.isidentifier() else "Z"
             shift, exps, sums = (self.namer.claim(f"{base}_{s}") for s in ("shift", "exp", "sum"))
             self.prelude += [
-                (shift, f"{self._paren(z)} - {self._paren(z)}.max(axis=1, keepdims=True)"),
-                (exps, f"np.exp({shift})"),
-                (sums, f"{exps}.sum(axis=1, keepdims=True)"),
+                (shift, f"{self._paren(z)} - xp.max({code}, axis=1, keepdims=True)"),
+                (exps, f"xp.exp({shift})"),
+                (sums, f"xp.sum({exps}, axis=1, keepdims=True)"),
             ]
             self._lse[code] = (shift, exps, sums)
         return self._lse[code]
@@ -41,23 +41,25 @@ class VocabularyLowering:
     def _print_Heaviside(self, expr):
         """The step function, as a number of the parameters' dtype."""
         mask = self._mask(self._paren(expr.args[0], PRECEDENCE["Add"]), expr)
-        return mask if mask.startswith("np.") else f"{mask}.astype({self._dtype()})"
+        return mask if mask.startswith("(xp.") else f"xp.astype({mask}, {self._dtype()})"
 
     def _mask(self, x: str, step) -> str:
-        """``(x > 0)`` for ``Heaviside(x, 0)``, ``(x >= 0)`` for ``Heaviside(x, 1)``."""
+        """``(x > 0)`` for ``Heaviside(x, 0)``, ``(x >= 0)`` for ``Heaviside(x, 1)`` (the
+        printer's ``_step_text``); else ``[x > 0] + h0 [x = 0]`` in the parameters' dtype."""
         h0 = step.args[1] if len(step.args) > 1 else sp.Rational(1, 2)
-        if h0 not in (0, 1):
-            return f"np.heaviside({x}, {self._print(h0)}).astype({self._dtype()})"
-        return f"({x} {'>' if h0 == 0 else '>='} 0)"
+        if h0 in (0, 1):
+            return self._step_text(x, step)
+        dtype = self._dtype()
+        return f"(xp.astype({x} > 0, {dtype}) + {self._paren(h0)} * xp.astype({x} == 0, {dtype}))"
 
     def _print_Abs(self, expr):
-        return f"np.abs({self._arg(expr)})"
+        return f"xp.abs({self._arg(expr)})"
 
     def _print_Max(self, expr):
-        return self._fold("np.maximum", expr.args)
+        return self._fold("xp.maximum", expr.args)
 
     def _print_Min(self, expr):
-        return self._fold("np.minimum", expr.args)
+        return self._fold("xp.minimum", expr.args)
 
     def _fold(self, fn: str, args) -> str:
         code = self._print(args[0])
@@ -70,8 +72,9 @@ class VocabularyLowering:
         factors = sp.Mul.make_args(expr.args[0])
         per_sample = [f for f in factors if f.free_symbols & self.batched]
         if not self.batch_size:
-            return f"np.mean({self._arg(expr)})"
-        if len(per_sample) < 2:  # ndarray.sum is three times faster than np.mean here
-            return f"{self._paren(expr.args[0], PRECEDENCE['Atom'] - 1)}.sum() / {self.batch_size}"
+            return f"xp.mean({self._arg(expr)})"
+        if len(per_sample) < 2:  # a sum over N is faster than xp.mean here
+            return f"xp.sum({self._arg(expr)}) / {self.batch_size}"
         rest = sp.Mul(*[f for f in factors if f is not per_sample[0]])
-        return f"np.dot({self._print(per_sample[0])}, {self._print(rest)}) / {self.batch_size}"
+        left, right = (self._paren(f, PRECEDENCE["Mul"]) for f in (per_sample[0], rest))
+        return f"({left} @ {right}) / {self.batch_size}"

@@ -1,9 +1,12 @@
-"""SymPy -> NumPy source: one ``_print_X`` per node kind.
+"""SymPy -> array-API source: one ``_print_X`` per node kind.
 
-A subclass of SymPy's ``NumPyPrinter``. Products print as ``@``, Hadamard
+A subclass of SymPy's ``NumPyPrinter`` whose code calls the array namespace
+``xp`` (NumPy itself for NumPy arrays; JAX, PyTorch, CuPy, Dask through the
+array API standard): only functions of the standard, no methods, no in-place
+updates. Products print as ``@``, Hadamard
 products as ``*``; a ones-vector never becomes an array (``1 b`` is the
-broadcast ``b``, ``1^T G`` is ``G.sum(axis=0, keepdims=True)``); ``tr(P^T Q)``
-is ``np.vdot(P, Q)``. Softmax and its cross-entropy are lowered to a few
+broadcast ``b``, ``1^T G`` is ``xp.sum(G, axis=0, keepdims=True)``);
+``tr(P^T Q)`` is a ``xp.vecdot`` of the flattened operands. Softmax and its cross-entropy are lowered to a few
 stable statements (shift by the row maximum, ``exp``, row sums) that are
 emitted once per function and shared by every later use.
 """
@@ -15,68 +18,40 @@ from sympy.matrices.expressions.special import OneMatrix
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from .functions import broadcast
 from .lowering import VocabularyLowering
 from .matalg import transpose
 from .naming import Namer
-from .order import negative_coeff, ordered_terms
-from .text import matrix_precedence
+from .order import ordered_terms
+from .printbase import COMPACT_FORMS, MatrixNotation, compact_shape, is_ones, matrix_precedence
 
 __all__ = ["CodePrinter", "BatchMean"]
 
 
+NAMESPACE = "xp"
+"""The generated code's name for the array namespace of its arguments."""
+
+_STANDARD_NAMES = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arctan2": "atan2",
+                   "arcsinh": "asinh", "arccosh": "acosh", "arctanh": "atanh",
+                   "power": "pow", "conjugate": "conj", "mod": "remainder"}
+"""NumPy's names of functions the array API standard spells otherwise."""
+
+
 class BatchMean(sp.Function):
-    """Mean over the samples of a scalar model (``np.mean``)."""
+    """Mean over the samples of a scalar model (``xp.mean``)."""
 
     nargs = 1
 
 
-def _is_ones(m, rows=None, cols=None) -> bool:
-    if not isinstance(m, OneMatrix):
-        return False
-    r, c = m.shape
-    return (rows is None or r == rows) and (cols is None or c == cols)
-
-
-_COMPACT = (sp.MatAdd, sp.HadamardProduct, sp.HadamardPower, sp.MatMul, sp.Transpose, OneMatrix)
-"""The matrix forms that may print as a smaller array NumPy broadcasts (see ``compact_shape``)."""
-
-
-def compact_shape(m) -> tuple:
-    """The shape ``CodePrinter`` gives ``m`` where broadcasting is allowed.
-
-    A ones factor is never materialised: ``𝟙`` prints as ``1`` (shape (1, 1)),
-    ``𝟙 b`` as ``b`` (one row), ``a 𝟙ᵀ`` as ``a`` (one column); elementwise
-    sums and products take NumPy's broadcast of their terms. Every other form
-    prints at its full symbolic shape.
-    """
-    if isinstance(m, OneMatrix):
-        return (sp.Integer(1), sp.Integer(1))
-    if isinstance(m, sp.Transpose):
-        return compact_shape(m.arg)[::-1]
-    if isinstance(m, sp.HadamardPower):
-        return compact_shape(m.base)
-    if isinstance(m, (sp.MatAdd, sp.HadamardProduct)):
-        return broadcast([compact_shape(a) for a in m.args])
-    if isinstance(m, sp.MatMul):
-        _, mats = m.as_coeff_matrices()
-        if len(mats) == 1:
-            return compact_shape(mats[0])
-        rows, cols = m.shape
-        if isinstance(mats[0], OneMatrix) and mats[0].shape[0] != 1:
-            return (sp.Integer(1), cols)  # 𝟙 B: B's column sums, or B itself, on every row
-        if isinstance(mats[-1], OneMatrix) and mats[-1].shape[1] != 1:
-            return (rows, sp.Integer(1))
-    return tuple(m.shape)
-
-
-class CodePrinter(VocabularyLowering, NumPyPrinter):
-    """Prints derivation expressions as NumPy code for one function body.
+class CodePrinter(VocabularyLowering, MatrixNotation, NumPyPrinter):
+    """Prints derivation expressions as array-API code for one function body (the notation
+    of ``printbase.MatrixNotation`` in Python: brackets, sums, ``(x > 0)`` masks).
 
     ``names`` maps model symbols to identifiers (steps print as their name);
     ``namer`` makes the names of lowered temporaries; ``prelude`` collects
     the statements lowering emits, which the caller writes before the line.
     """
+
+    _step = ("({x} > 0)", "({x} >= 0)", None)
 
     def __init__(self, names: dict, namer: Namer):
         super().__init__({"fully_qualified_modules": True, "allow_unknown_functions": False,
@@ -94,24 +69,25 @@ class CodePrinter(VocabularyLowering, NumPyPrinter):
         self._number_symbols: set = set()
 
     def _module_format(self, fqn, register=True):
+        """``numpy.tanh`` -> ``xp.tanh``: every NumPy function is looked up in the namespace of
+        the arguments (its array-API name where NumPy's differs)."""
         if "." in fqn and not fqn.startswith("numpy."):  # math.erf: not vectorised nor imported
             self._not_supported.add(sp.Symbol(fqn))
         text = super()._module_format(fqn, register)
-        return "np." + text[len("numpy."):] if text.startswith("numpy.") else text
+        if not text.startswith("numpy."):
+            return text
+        name = text[len("numpy."):]
+        return f"{NAMESPACE}.{_STANDARD_NAMES.get(name, name)}"
 
     def _print(self, expr, **kwargs):
         """Only the forms ``compact_shape`` knows may print smaller than their shape."""
-        if not self._broadcast_ok or isinstance(expr, _COMPACT):
+        if not self._broadcast_ok or isinstance(expr, COMPACT_FORMS):
             return super()._print(expr, **kwargs)
         self._broadcast_ok = False
         try:
             return super()._print(expr, **kwargs)
         finally:
             self._broadcast_ok = True
-
-    def _paren(self, expr, level=PRECEDENCE["Mul"]) -> str:
-        code = self._print(expr)
-        return f"({code})" if matrix_precedence(expr) <= level else code
 
     # -- symbols and constants ---------------------------------------------
     def _print_Symbol(self, expr):
@@ -130,13 +106,13 @@ class CodePrinter(VocabularyLowering, NumPyPrinter):
         return "dtype"
 
     def _print_OneMatrix(self, expr):
-        return "1" if self._broadcast_ok else f"np.ones({self._shape(expr.shape)}, dtype={self._dtype()})"
+        return "1" if self._broadcast_ok else f"xp.ones({self._shape(expr.shape)}, dtype={self._dtype()})"
 
     def _print_ZeroMatrix(self, expr):
-        return f"np.zeros({self._shape(expr.shape)}, dtype={self._dtype()})"
+        return f"xp.zeros({self._shape(expr.shape)}, dtype={self._dtype()})"
 
     def _print_Identity(self, expr):
-        return f"np.eye({self._print(expr.shape[0])}, dtype={self._dtype()})"
+        return f"xp.eye({self._print(expr.shape[0])}, dtype={self._dtype()})"
 
     def _shape(self, shape) -> str:
         return "(" + ", ".join(self._print(d) for d in shape) + ")"
@@ -186,17 +162,17 @@ class CodePrinter(VocabularyLowering, NumPyPrinter):
         if len(mats) == 1:
             return self._print(mats[0]), matrix_precedence(mats[0])
         first, last = mats[0], mats[-1]
-        if _is_ones(first, cols=1) or _is_ones(last, rows=1):
-            rest = mats[1:] if _is_ones(first, cols=1) else mats[:-1]
+        if is_ones(first, cols=1) or is_ones(last, rows=1):
+            rest = mats[1:] if is_ones(first, cols=1) else mats[:-1]
             code, prec = self._product(rest, False)
             if broadcast_ok:
                 return code, prec
             shape = (first.shape[0], last.shape[1])
-            return f"np.broadcast_to({code}, {self._shape(shape)})", PRECEDENCE["Atom"]
-        if _is_ones(first, rows=1):
-            return f"{self._operand(mats[1:])}.sum(axis=0, keepdims=True)", PRECEDENCE["Atom"]
-        if _is_ones(last, cols=1):
-            return f"{self._operand(mats[:-1])}.sum(axis=1, keepdims=True)", PRECEDENCE["Atom"]
+            return f"xp.broadcast_to({code}, {self._shape(shape)})", PRECEDENCE["Atom"]
+        if is_ones(first, rows=1):
+            return self._row_sum(mats[1:], 0), PRECEDENCE["Atom"]
+        if is_ones(last, cols=1):
+            return self._row_sum(mats[:-1], 1), PRECEDENCE["Atom"]
         if isinstance(first, OneMatrix):
             split = [OneMatrix(first.shape[0], 1), OneMatrix(1, first.shape[1]), *mats[1:]]
             return self._product(split, broadcast_ok)
@@ -206,9 +182,10 @@ class CodePrinter(VocabularyLowering, NumPyPrinter):
         codes = [self._paren(m, PRECEDENCE["Mul"] - (k == 0)) for k, m in enumerate(mats)]
         return " @ ".join(codes), PRECEDENCE["Mul"]
 
-    def _operand(self, mats: list) -> str:
-        code, prec = self._product(mats, False)
-        return code if prec >= PRECEDENCE["Atom"] else f"({code})"
+    def _row_sum(self, mats: list, axis: int) -> str:
+        """The sums of the product of ``mats`` along ``axis``, kept as a row or column."""
+        code, _ = self._product(mats, False)
+        return f"xp.sum({code}, axis={axis}, keepdims=True)"
 
     def _elementwise(self, expr, args, join) -> str:
         """An elementwise sum or product: its terms may print smaller (NumPy broadcasts
@@ -221,21 +198,10 @@ class CodePrinter(VocabularyLowering, NumPyPrinter):
             self._broadcast_ok = outer
         if outer or compact_shape(expr) == tuple(expr.shape):
             return code
-        return f"np.broadcast_to({code}, {self._shape(expr.shape)})"
+        return f"xp.broadcast_to({code}, {self._shape(expr.shape)})"
 
     def _print_MatAdd(self, expr):
-        return self._elementwise(expr, ordered_terms(expr), self._sum)
-
-    def _sum(self, terms) -> str:
-        parts = []
-        for k, term in enumerate(terms):
-            if k and negative_coeff(term):
-                coeff, mats = term.as_coeff_matrices()
-                rest = sp.MatMul(-coeff, *mats)
-                parts.append(" - " + self._paren(rest, PRECEDENCE["Add"]))
-            else:
-                parts.append((" + " if k else "") + self._paren(term, PRECEDENCE["Add"] - 1))
-        return "".join(parts)
+        return self._elementwise(expr, ordered_terms(expr), self._signed_sum)
 
     def _print_HadamardProduct(self, expr):
         num = [a for a in expr.args if not _is_reciprocal(a)]
@@ -266,7 +232,7 @@ class CodePrinter(VocabularyLowering, NumPyPrinter):
             if len(mats) >= 2:
                 p = mats[0] if len(mats) == 2 else sp.MatMul(*mats[:-1])
                 return self._scaled(coeff, self._frobenius(p, mats[-1]), PRECEDENCE["Atom"])
-        return f"np.trace({self._print(arg)})"
+        return f"xp.linalg.trace({self._print(arg)})"
 
     def _frobenius(self, p, q) -> str:
         """``tr(P Q) = sum(P ⊙ Q^T)``, written with as few transposes as possible."""
@@ -278,21 +244,34 @@ class CodePrinter(VocabularyLowering, NumPyPrinter):
             a, b = p, transpose(q)
         for ones, other in ((a, b), (b, a)):
             if isinstance(ones, sp.OneMatrix):  # tr(H^T 1) is the sum of H's entries
-                return f"{self._paren(other, PRECEDENCE['Atom'] - 1)}.sum()"
+                return f"xp.sum({self._print(other)})"
         if all(isinstance(m, sp.MatrixSymbol) for m in (a, b)):
-            return f"np.vdot({self._print(a)}, {self._print(b)})"
-        return f"np.sum({self._paren(a)} * {self._paren(b)})"
+            flat = (f"xp.reshape({self._print(m)}, (-1,))" for m in (a, b))
+            return f"xp.vecdot({', '.join(flat)})"
+        return f"xp.sum({self._paren(a)} * {self._paren(b)})"
 
     def _print_Inverse(self, expr):
-        return f"np.linalg.inv({self._print(expr.arg)})"
+        return f"xp.linalg.inv({self._print(expr.arg)})"
+
+    def _print_Piecewise(self, expr):
+        """Nested ``xp.where``: the first condition that holds picks its piece (NaN if none)."""
+        *pieces, (last, cond) = expr.args
+        code = self._print(last)
+        if cond != sp.true:
+            code = f"xp.where({self._print(cond)}, {code}, xp.nan)"
+        for piece, condition in reversed(pieces):
+            code = f"xp.where({self._print(condition)}, {self._print(piece)}, {code})"
+        return code
 
     def _print_MatrixElement(self, expr):
         parent = self._paren(expr.parent, PRECEDENCE["Atom"] - 1)
         return f"{parent}[{self._print(expr.i)}, {self._print(expr.j)}]"
 
     def _print_UnitMatrix(self, expr):
+        """``E_ij``, compared out of index ranges (no array is written into)."""
         i, j, rows, cols = (self._print(a) for a in expr.args)
-        return f"_unit(({rows}, {cols}), {i}, {j}, {self._dtype()})"
+        mask = f"(xp.reshape(xp.arange({rows}), (-1, 1)) == {i}) & (xp.arange({cols}) == {j})"
+        return f"xp.astype({mask}, {self._dtype()})"
 
     def _print_ElementwiseApplyFunction(self, expr):
         var, body = expr.function.variables[0], expr.function.expr

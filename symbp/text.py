@@ -11,34 +11,18 @@ from __future__ import annotations
 
 import numpy as np
 import sympy as sp
-from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
 from .graph import U
-from .order import negative_coeff, ordered_terms
+from .printbase import MatrixNotation, matrix_precedence
 
 __all__ = ["UnicodePrinter", "unicode", "matrix_precedence", "format_value"]
 
 
-def matrix_precedence(expr) -> int:
-    """SymPy's precedence, with elementwise maps as tight as their body; products and
-    sums of matrices are read off directly (SymPy's own check negates the product)."""
-    if isinstance(expr, ElementwiseApplyFunction):
-        return precedence(expr.function.expr)
-    if isinstance(expr, sp.MatMul):
-        return PRECEDENCE["Add"] if negative_coeff(expr) else PRECEDENCE["Mul"]
-    if isinstance(expr, (sp.MatrixSymbol, sp.Symbol)):
-        return PRECEDENCE["Atom"]
-    if isinstance(expr, sp.MatAdd):
-        return PRECEDENCE["Add"]
-    if isinstance(expr, sp.HadamardProduct):
-        return PRECEDENCE["Mul"]
-    return precedence(expr)
-
-
-class UnicodePrinter(StrPrinter):
-    """A ``StrPrinter`` for matrix calculus: ``Xᵀ``, ``A ⊙ B``, ``σ(Z)``.
+class UnicodePrinter(MatrixNotation, StrPrinter):
+    """A ``StrPrinter`` for matrix calculus: ``Xᵀ``, ``A ⊙ B``, ``σ(Z)`` (the notation of
+    ``printbase.MatrixNotation`` as it is).
 
     The vocabulary prints itself (``_sympystr`` on each primitive's class), in this
     notation where the printer says ``unicode``, as SymPy's own ``str`` elsewhere."""
@@ -56,15 +40,6 @@ class UnicodePrinter(StrPrinter):
     def _print_MatrixSymbol(self, expr):
         return self._bound.get(expr, expr.name)
 
-    def _print_OneMatrix(self, expr):
-        return "𝟙ᵀ" if expr.shape[0] == 1 and expr.shape[1] != 1 else "𝟙"
-
-    def _print_Identity(self, expr):
-        return "I"
-
-    def _print_Transpose(self, expr):
-        return self.parenthesize(expr.arg, PRECEDENCE["Pow"]) + "ᵀ"
-
     def _print_MatMul(self, expr):
         coeff, mats = expr.as_coeff_matrices()
         body = " ".join(self.parenthesize(m, PRECEDENCE["Mul"]) for m in mats)
@@ -79,32 +54,11 @@ class UnicodePrinter(StrPrinter):
             return f"({body}){tail}" if len(mats) > 1 else body + tail
         return head + body + tail
 
-    def _print_MatAdd(self, expr):
-        parts = []
-        for k, term in enumerate(ordered_terms(expr)):
-            if k and negative_coeff(term):
-                coeff, mats = term.as_coeff_matrices()
-                text = self.parenthesize(sp.MatMul(-coeff, *mats), PRECEDENCE["Add"])
-                parts.append(" - " + text)
-            else:
-                parts.append((" + " if k else "") + self.parenthesize(term, PRECEDENCE["Add"], True))
-        return "".join(parts)
-
     def parenthesize(self, item, level, strict=False):
-        prec = matrix_precedence(item)
-        text = self._print(item)
-        if prec < level or (not strict and prec <= level):
-            return f"({text})"
-        if level >= PRECEDENCE["Pow"] and "/" in self._bound.get(item, ""):
+        text = super().parenthesize(item, level, strict)
+        if level >= PRECEDENCE["Pow"] and "/" in self._bound.get(item, "") and text[0] != "(":
             return f"({text})"  # (∂L/∂Z)ᵀ, not ∂L/∂Zᵀ
         return text
-
-    def _print_HadamardProduct(self, expr):
-        return " ⊙ ".join(self.parenthesize(a, PRECEDENCE["Mul"]) for a in expr.args)
-
-    def _print_HadamardPower(self, expr):
-        exponent = self.parenthesize(expr.exp, PRECEDENCE["Pow"])
-        return f"{self.parenthesize(expr.base, PRECEDENCE['Pow'])}^∘{exponent}"
 
     def _print_Trace(self, expr):
         return f"tr({self._print(expr.arg)})"
@@ -136,11 +90,6 @@ class UnicodePrinter(StrPrinter):
     def _print_Pow(self, expr, rational=False):
         text = super()._print_Pow(expr, rational)
         return text.replace("**", "^∘" if self._elementwise else "^")
-
-    def _print_Heaviside(self, expr):
-        x = self._print(expr.args[0])
-        h0 = expr.args[1] if len(expr.args) > 1 else sp.Rational(1, 2)
-        return f"[{x} > 0]" if h0 == 0 else f"[{x} ≥ 0]" if h0 == 1 else f"H({x})"
 
     def _print_UnitMatrix(self, expr):
         return f"E_({expr.args[0]},{expr.args[1]})"
