@@ -124,6 +124,13 @@ def _symbol_list(what: str, items) -> tuple:
     return tuple(out)
 
 
+def _unviewed(x):
+    """``x`` under its reshapes (the ``view_of`` argument of a reshape class)."""
+    while hasattr(type(x), "view_of"):
+        x = x.args[type(x).view_of]
+    return x
+
+
 def _dims_of(symbols: Iterable, products: bool = False) -> set:
     """The dimension symbols of the shapes of ``symbols``; a symbol's dimension is an integer
     or a single symbol, a constant's (``products``) may be ``n T`` (a tensor's rows)."""
@@ -297,7 +304,8 @@ class Model:
     @property
     def labels(self) -> tuple:
         """The data matrices used as the labels of a softmax cross-entropy."""
-        found = {e.args[k] for e in walk(self.loss) for k in getattr(type(e), "label_args", ())}
+        found = {_unviewed(e.args[k]) for e in walk(self.loss)
+                 for k in getattr(type(e), "label_args", ())}
         return tuple(s for s in self.data if s in found)
 
     def shape_of(self, sym) -> tuple:

@@ -1,5 +1,6 @@
 """Built-in models: the lesson's shopping bill, XOR, MLPs, softmax regression,
-a tied-weight autoencoder, an unrolled RNN and a small CNN for the digits.
+a tied-weight autoencoder, an unrolled RNN, a small CNN for the digits and a one-block
+transformer reversing digit sequences.
 
 ``EXAMPLES`` maps each name to a function returning a fresh ``Model``.
 """
@@ -25,6 +26,7 @@ from .models import (
     softmax_regression,
     tanh_4_8_1,
     tanh_trace,
+    transformer,
     xor,
 )
 
@@ -43,6 +45,7 @@ EXAMPLES: dict[str, Callable[[], Model]] = {
     "autoencoder": autoencoder,
     "rnn": rnn,
     "tanh_trace": tanh_trace,
+    "transformer": transformer,
 }
 
 

@@ -194,6 +194,8 @@ class Reshape(MatrixExpr):
     source)``, the full shapes after and before; the first axis may be a symbol (``n``,
     ``n T``), so the code writes it as ``-1``. ``Rows`` is the matrix, ``Batched`` the tensor."""
 
+    view_of = 0  # the argument it is a view of (``Model.labels`` looks through it)
+
     def __new__(cls, x, target, source):
         return super().__new__(cls, x, sp.Tuple(*target), sp.Tuple(*source))
 
