@@ -9,6 +9,9 @@ import pytest
 import symbp as sb
 from symbp.examples import example
 from symbp.examples.data import TRAINING, reversal
+from benchmarks import expert
+from benchmarks.frameworks import FRAMEWORKS, to_numpy
+from benchmarks.models import Workload, expert_inputs, key, setup
 from symbp.examples.demo import accuracy
 
 
@@ -42,3 +45,32 @@ def test_generated_fit_reverses_held_out_sequences(seed):
     share = accuracy(module, params, test)
     assert share >= 0.95, f"seed {seed}: held-out token accuracy {share:.1%}"
     assert seconds < 120, f"seed {seed}: fit took {seconds:.0f} s"
+
+
+TRANSFORMER_CASES = [Workload("transformer block", "transformer", 5,
+                              {"steps": 6, "vocab": 10, "width": 8, "hidden": 16}),
+                     Workload("transformer block causal", "transformer", 3,
+                              {"steps": 7, "vocab": 10, "width": 8, "hidden": 12, "causal": True})]
+
+
+@pytest.mark.parametrize("workload", TRANSFORMER_CASES, ids=key)
+def test_expert_transformer_matches_generated_gradients(workload):
+    module, params, data = setup(workload, seed=3)
+    loss, grads = module.loss_and_grad(params, **data)
+    got_loss, got = expert.make(workload).loss_and_grad(params, *expert_inputs(workload, data))
+    assert abs(got_loss - loss) <= 1e-10 * max(1.0, abs(loss))
+    assert sorted(got) == sorted(grads)
+    for name, g in grads.items():
+        np.testing.assert_allclose(got[name], g, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("framework", ["PyTorch eager", "JAX jit"])
+@pytest.mark.parametrize("workload", TRANSFORMER_CASES, ids=key)
+def test_framework_transformer_matches_generated_gradients(workload, framework):
+    pytest.importorskip("torch" if framework == "PyTorch eager" else "jax")
+    module, params, data = setup(workload, seed=4)
+    loss, grads = module.loss_and_grad(params, **data)
+    result = to_numpy(FRAMEWORKS[framework](workload, params, data)())
+    assert abs(result[0] - loss) <= 1e-10 * max(1.0, abs(loss))
+    for name, g in grads.items():
+        np.testing.assert_allclose(result[1][name], g, rtol=1e-9, atol=1e-12, err_msg=name)
