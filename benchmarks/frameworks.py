@@ -135,16 +135,19 @@ def make_autograd(w, params, data):
     import autograd.numpy as anp
     from autograd import value_and_grad
 
-    def log_softmax(z):
-        shift = z - anp.max(z, axis=1, keepdims=True)
-        return shift - anp.log(anp.sum(anp.exp(shift), axis=1, keepdims=True))
+    def log_softmax(z, axis=1):
+        shift = z - anp.max(z, axis=axis, keepdims=True)
+        return shift - anp.log(anp.sum(anp.exp(shift), axis=axis, keepdims=True))
 
     from symbp.refops import AutogradOps  # conv2d and pooling one output position at a time
 
     tensor_ops = AutogradOps()
     ops = _Ops(relu=lambda z: anp.maximum(z, 0), sigmoid=lambda z: 1 / (1 + anp.exp(-z)),
                tanh=anp.tanh, sum=anp.sum, log_softmax=log_softmax, conv2d=tensor_ops.conv2d,
-               max_pool2d=tensor_ops.max_pool2d, flatten=tensor_ops.flatten)
+               max_pool2d=tensor_ops.max_pool2d, flatten=tensor_ops.flatten,
+               embedding=lambda ids, table: table[ids], gelu=tensor_ops.gelu,
+               layer_norm=_layer_norm(anp), log_softmax_last=lambda z: log_softmax(z, -1),
+               attention=_attention(anp, lambda s: anp.exp(log_softmax(s, -1))))
     step = value_and_grad(loss_fn(w, ops))
     return lambda: step(params, data)
 

@@ -64,10 +64,10 @@ def test_expert_transformer_matches_generated_gradients(workload):
         np.testing.assert_allclose(got[name], g, rtol=1e-10, atol=1e-12, err_msg=name)
 
 
-@pytest.mark.parametrize("framework", ["PyTorch eager", "JAX jit"])
+@pytest.mark.parametrize("framework", ["PyTorch eager", "JAX jit", "autograd"])
 @pytest.mark.parametrize("workload", TRANSFORMER_CASES, ids=key)
 def test_framework_transformer_matches_generated_gradients(workload, framework):
-    pytest.importorskip("torch" if framework == "PyTorch eager" else "jax")
+    pytest.importorskip({"PyTorch eager": "torch", "JAX jit": "jax"}.get(framework, "autograd"))
     module, params, data = setup(workload, seed=4)
     loss, grads = module.loss_and_grad(params, **data)
     result = to_numpy(FRAMEWORKS[framework](workload, params, data)())
