@@ -7,23 +7,23 @@ import numpy as np
 import pytest
 
 import symbp as sb
-from symbp.examples import example
 from symbp.examples.data import TRAINING, reversal
 from benchmarks import expert
 from benchmarks.frameworks import FRAMEWORKS, to_numpy
 from benchmarks.models import Workload, expert_inputs, key, setup
 from symbp.examples.demo import accuracy
+from symbp.examples.models import transformer
 
 
 def test_transformer_example_has_the_expert_benchmark_parameters():
-    model = example("transformer")
+    model = transformer()
     assert [p.name for p in model.params] == ["E", "Pos", "g1", "b1", "Wq", "Wk", "Wv", "Wo",
                                               "g2", "b2", "W1", "c1", "W2", "c2", "Wout", "cout"]
     assert {p.name: tuple(p.shape) for p in model.params}["g1"] == (1, 32)
 
 
 def test_generated_init_sets_layer_norm_gains_to_one_and_random_data_ids_to_integers():
-    module = sb.compile(sb.derive(example("transformer")))
+    module = sb.compile(sb.derive(transformer()))
     params = module.init_params(rng=0)
     assert np.array_equal(params["g1"], np.ones((1, 32))) and not params["b1"].any()
     train, _ = reversal(train=8, test=1)
@@ -35,7 +35,7 @@ def test_generated_init_sets_layer_norm_gains_to_one_and_random_data_ids_to_inte
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_generated_fit_reverses_held_out_sequences(seed):
-    module = sb.compile(sb.derive(example("transformer")))
+    module = sb.compile(sb.derive(transformer()))
     train, test = reversal(seed=seed)
     params = module.init_params(rng=seed)
     start = time.perf_counter()
