@@ -119,7 +119,9 @@ def add(x, y):
         if getattr(x, "is_Matrix", False) and getattr(y, "is_Matrix", False) and x.shape != y.shape:
             raise SymbpError(f"add: {x} of shape {x.shape} and {y} of shape {y.shape} do not "
                              "broadcast.")
-        return x + y
+        # kept as one sum of two terms (``x + y`` would flatten a residual ``(a + b) + c``, and the
+        # graph would compute ``a + b`` again instead of reusing it)
+        return hashed(sp.MatAdd(x, y)) if getattr(x, "is_Matrix", False) else x + y
     rows, dims = seq
     if tuple(y.shape) == (1, dims[-1]):
         return from_rows(hashed(sp.MatAdd(rows, sp.MatMul(sp.OneMatrix(rows.shape[0], 1), y))),
