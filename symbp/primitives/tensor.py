@@ -204,16 +204,22 @@ class Reshape(MatrixExpr):
         return matrix_view(tuple(self.args[1]))
 
     def _latex(self, printer):
-        dims = r" \times ".join(str(d) for d in self.args[1])
+        dims = r" \times ".join(printer._print(d) for d in self.args[1])
         return rf"\operatorname{{reshape}}_{{{dims}}}\left({printer._print(self.args[0])}\right)"
 
     def _sympystr(self, printer):
-        dims = "×".join(str(d) for d in self.args[1])
+        dims = "×".join(printer._print(d) for d in self.args[1])
         return f"reshape[{dims}]({printer._print(self.args[0])})"
+
+    def _entry(self, i, j, **kwargs):  # both matrix views list the entries in row-major order
+        flat, cols = i * self.shape[1] + j, self.args[0].shape[1]
+        return self.args[0][sp.floor(flat / cols), sp.Mod(flat, cols)]
 
     def doit(self, **hints):
         x = self.args[0].doit(**hints)
-        return x if isinstance(x, sp.MatrixBase) else type(self)(x, *self.args[1:])
+        if isinstance(x, sp.MatrixBase):
+            return x.reshape(*self.shape)
+        return type(self)(x, *self.args[1:])
 
     def _numpycode(self, printer, **kwargs):
         dims = ", ".join(["-1", *(str(int(d)) for d in self.args[1][1:])])
@@ -262,7 +268,12 @@ class BatchBroadcast(TensorOps, MatrixExpr):
         return matrix_view(self.tensor_shape)
 
     def _latex(self, printer):
-        return rf"\mathbb{{1}}_{{{printer._print(self.args[1])}}} \otimes {printer._print(self.args[0])}"
+        n, p = printer._print(self.args[1]), printer._print(self.args[0])
+        return rf"\operatorname{{repeat}}_{{{n}}}\left({p}\right)"
+
+    def _entry(self, i, j, **kwargs):  # row i of the (n, T·d) view: the flattened P
+        cols = self.args[0].shape[1]
+        return self.args[0][sp.floor(j / cols), sp.Mod(j, cols)]
 
     def _sympystr(self, printer):
         return f"𝟙 ⊗ {printer._print(self.args[0])}"
