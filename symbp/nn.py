@@ -114,6 +114,8 @@ def add(x, y):
     """``x + y`` with NumPy's broadcasting of a ``(1, d)`` row, a ``(d,)`` tensor or a ``(T, d)``
     matrix over an ``(n, T, d)`` tensor ``x`` (where SymPy refuses the sum); else ``x + y``."""
     x, y = as_expr("the first term of add", x), as_expr("the second term of add", y)
+    if getattr(x, "is_Matrix", False) and as_rows(x) is None and as_rows(y) is not None:
+        x, y = y, x  # the tensor first: the row or matrix broadcasts over it
     seq = as_rows(x) if getattr(y, "is_Matrix", False) else None
     if seq is None or tensor_shape_or_none(y) == seq[1]:
         if getattr(x, "is_Matrix", False) and getattr(y, "is_Matrix", False) and x.shape != y.shape:

@@ -110,7 +110,9 @@ def _torch_batch_norm(x, g, b):
 
 
 NORMS = [("layer_norm", sb.layer_norm, lambda x, g, b: F.layer_norm(x, (D,), g[0], b[0], eps=1e-5)),
-         ("batch_norm", sb.batch_norm, _torch_batch_norm)]
+         ("batch_norm", sb.batch_norm, _torch_batch_norm),
+         ("row_added_then_layer_norm", lambda X, g, b: sb.layer_norm(sb.add(b, X), g, b),
+          lambda x, g, b: F.layer_norm(b + x, (D,), g[0], b[0], eps=1e-5))]
 
 
 @pytest.mark.parametrize("name, ours, theirs", NORMS, ids=[x[0] for x in NORMS])
