@@ -219,4 +219,8 @@ class Autoencoder:
 
 def make(workload):
     """The expert for a ``benchmarks.models.Workload``."""
+    if workload.family == "transformer":
+        from .expert_transformer import Transformer
+
+        return Transformer(causal=workload.spec.get("causal", False))
     return {"mlp": MLP, "rnn": RNN, "autoencoder": Autoencoder}[workload.family](**workload.spec)

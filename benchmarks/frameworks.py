@@ -40,12 +40,45 @@ def loss_fn(w, ops):
             H = ops.relu(H @ p["W1"] + p["b1"])
             H = ops.relu(H @ p["W2"] + p["b2"])
             return ce(H @ p["W3"] + p["b3"], d["Y"])
+    elif w.family == "transformer":
+        f = _transformer(w, ops)
     else:
         def f(p, d):
             H = ops.sigmoid(d["X"] @ p["W"] + p["b"])
             E = H @ p["W"].T + p["c"] - d["X"]
             return ops.sum(E * E) / (E.shape[0] * E.shape[1])
     return f
+
+
+def _transformer(w, ops):
+    """One pre-LN block (``benchmarks/expert_transformer.py``), softmax CE of every token."""
+    causal = w.spec.get("causal", False)
+
+    def f(p, d):
+        x = ops.embedding(d["ids"], p["E"]) + p["Pos"]
+        a = ops.layer_norm(x, p["g1"], p["b1"])
+        q, k, v = a @ p["Wq"], a @ p["Wk"], a @ p["Wv"]
+        x2 = x + ops.attention(q, k, v, causal) @ p["Wo"]
+        u = ops.gelu(ops.layer_norm(x2, p["g2"], p["b2"]) @ p["W1"] + p["c1"])
+        z = (x2 + u @ p["W2"] + p["c2"]) @ p["Wout"] + p["cout"]
+        return -ops.sum(d["Y"] * ops.log_softmax_last(z)) / (z.shape[0] * z.shape[1])
+    return f
+
+
+def _layer_norm(xp):
+    def layer_norm(x, g, b, eps=1e-5):
+        centred = x - xp.mean(x, axis=-1, keepdims=True)
+        return centred / xp.sqrt(xp.mean(centred * centred, axis=-1, keepdims=True) + eps) * g + b
+    return layer_norm
+
+
+def _attention(xp, softmax):
+    def attention(q, k, v, causal):
+        s = q @ xp.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+        if causal:
+            s = xp.where(np.tri(s.shape[-1], dtype=bool), s, -np.inf)
+        return softmax(s) @ v
+    return attention
 
 
 class _Ops:
@@ -59,7 +92,12 @@ def make_torch(w, params, data):
     F = torch.nn.functional
     ops = _Ops(relu=torch.relu, sigmoid=torch.sigmoid, tanh=torch.tanh, sum=torch.sum,
                log_softmax=lambda z: torch.log_softmax(z, dim=1), conv2d=F.conv2d,
-               max_pool2d=F.max_pool2d, flatten=lambda x: torch.flatten(x, 1))
+               max_pool2d=F.max_pool2d, flatten=lambda x: torch.flatten(x, 1),
+               embedding=F.embedding, gelu=F.gelu,
+               layer_norm=lambda x, g, b: F.layer_norm(x, x.shape[-1:], g[0], b[0], eps=1e-5),
+               attention=lambda q, k, v, causal: F.scaled_dot_product_attention(
+                   q, k, v, is_causal=causal),
+               log_softmax_last=lambda z: torch.log_softmax(z, dim=-1))
     f = loss_fn(w, ops)
     names = list(params)
     p = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
@@ -82,7 +120,11 @@ def make_jax(w, params, data):
     tensor_ops = JaxOps()
     ops = _Ops(relu=jax.nn.relu, sigmoid=jax.nn.sigmoid, tanh=jnp.tanh, sum=jnp.sum,
                log_softmax=lambda z: jax.nn.log_softmax(z, axis=1), conv2d=tensor_ops.conv2d,
-               max_pool2d=tensor_ops.max_pool2d, flatten=tensor_ops.flatten)
+               max_pool2d=tensor_ops.max_pool2d, flatten=tensor_ops.flatten,
+               embedding=lambda ids, table: jnp.take(table, ids, axis=0),
+               gelu=lambda x: jax.nn.gelu(x, approximate=False), layer_norm=_layer_norm(jnp),
+               attention=_attention(jnp, lambda s: jax.nn.softmax(s, axis=-1)),
+               log_softmax_last=lambda z: jax.nn.log_softmax(z, axis=-1))
     step = jax.jit(jax.value_and_grad(loss_fn(w, ops)))
     p = {k: jnp.asarray(v) for k, v in params.items()}
     d = {k: jnp.asarray(v) for k, v in data.items()}
@@ -93,16 +135,19 @@ def make_autograd(w, params, data):
     import autograd.numpy as anp
     from autograd import value_and_grad
 
-    def log_softmax(z):
-        shift = z - anp.max(z, axis=1, keepdims=True)
-        return shift - anp.log(anp.sum(anp.exp(shift), axis=1, keepdims=True))
+    def log_softmax(z, axis=1):
+        shift = z - anp.max(z, axis=axis, keepdims=True)
+        return shift - anp.log(anp.sum(anp.exp(shift), axis=axis, keepdims=True))
 
     from symbp.refops import AutogradOps  # conv2d and pooling one output position at a time
 
     tensor_ops = AutogradOps()
     ops = _Ops(relu=lambda z: anp.maximum(z, 0), sigmoid=lambda z: 1 / (1 + anp.exp(-z)),
                tanh=anp.tanh, sum=anp.sum, log_softmax=log_softmax, conv2d=tensor_ops.conv2d,
-               max_pool2d=tensor_ops.max_pool2d, flatten=tensor_ops.flatten)
+               max_pool2d=tensor_ops.max_pool2d, flatten=tensor_ops.flatten,
+               embedding=lambda ids, table: table[ids], gelu=tensor_ops.gelu,
+               layer_norm=_layer_norm(anp), log_softmax_last=lambda z: log_softmax(z, -1),
+               attention=_attention(anp, lambda s: anp.exp(log_softmax(s, -1))))
     step = value_and_grad(loss_fn(w, ops))
     return lambda: step(params, data)
 

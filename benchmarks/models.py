@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 
 def _sympy():
     """SymPy, symbp and the batch size ``n`` (imported late: a fresh-process worker needs neither)."""
@@ -79,16 +81,27 @@ def lenet(channels: int = 1, size: int = 28, classes: int = 10):
     return sb.Model(loss, params=params, name=f"lenet_{channels}x{size}x{size}")
 
 
+def transformer(steps: int = 8, vocab: int = 10, width: int = 32, hidden: int = 64,
+                causal: bool = False):
+    """One pre-LN transformer block, the ``transformer`` example of symbp (parameters as
+    ``benchmarks/expert_transformer.py``): ids (n, T) int64, one-hot targets Y (n, T, V)."""
+    from symbp.examples.models import transformer as block
+
+    model = block(steps, vocab, width, hidden, causal)
+    model.name = f"transformer_{steps}x{width}{'_causal' if causal else ''}"
+    return model
+
+
 @dataclass(frozen=True)
 class Workload:
     name: str
-    family: str               # mlp | rnn | autoencoder | cnn
+    family: str               # mlp | rnn | autoencoder | cnn | transformer
     batch: int
     spec: dict = field(default_factory=dict)
 
     def model(self):
         return {"mlp": mlp, "rnn": rnn, "autoencoder": autoencoder,
-                "cnn": lenet}[self.family](**self.spec)
+                "cnn": lenet, "transformer": transformer}[self.family](**self.spec)
 
 
 DEEP = [64] + [128] * 10 + [10]
@@ -104,6 +117,8 @@ WORKLOADS = [
     Workload("RNN T=50 (16-64-10)", "rnn", 64, {"steps": 50, "inputs": 16, "hidden": 64, "classes": 10}),
     Workload("tied autoencoder 784-128", "autoencoder", 128, {"inputs": 784, "code": 128}),
     Workload("LeNet-5 conv 1x28x28", "cnn", 64, {"channels": 1, "size": 28, "classes": 10}),
+    Workload("transformer block T=32 d=64", "transformer", 64,
+             {"steps": 32, "vocab": 10, "width": 64, "hidden": 256, "causal": True}),
 ]
 QUICK = [
     Workload("MLP relu 64-32-10", "mlp", 32, {"sizes": [64, 32, 10]}),
@@ -131,6 +146,11 @@ def setup(w: Workload, seed: int = 0, module=None):
     if module is None:
         _, sb, _ = _sympy()
         module = sb.compile(sb.derive(w.model()))
+    if w.family == "transformer":  # integer ids and one-hot targets of every token
+        rng, spec = np.random.default_rng(seed + 1), {"steps": 8, "vocab": 10, **w.spec}
+        ids = rng.integers(0, spec["vocab"], size=(w.batch, spec["steps"])).astype(np.int64)
+        labels = rng.integers(0, spec["vocab"], size=(w.batch, spec["steps"]))
+        return module, module.init_params(rng=seed), {"ids": ids, "Y": np.eye(spec["vocab"])[labels]}
     return module, module.init_params(rng=seed), module.random_data(rng=seed + 1, samples=w.batch)
 
 
@@ -148,4 +168,6 @@ def expert_inputs(w: Workload, data: dict):
     """``(X, Y)`` as the expert takes them: the RNN's inputs as the list ``[X1, ..., XT]``."""
     if w.family == "rnn":
         return [data[f"X{t}"] for t in range(1, w.spec["steps"] + 1)], data["Y"]
+    if w.family == "transformer":
+        return data["ids"], data["Y"]
     return data["X"], data.get("Y")

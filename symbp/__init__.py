@@ -38,7 +38,7 @@ from .ir import Derivation, Step
 from .latex import latex_document
 from .lesson import lesson_html
 from .model import Model
-from .nn import attention, batch_norm, elu, embedding, gelu, layer_norm, silu
+from .nn import add, attention, batch_norm, elu, embedding, gelu, layer_norm, silu
 from .tensors import avg_pool2d, conv2d, einsum, flatten, max_pool2d, tensor
 from .version import __version__
 
@@ -47,6 +47,6 @@ __all__ = [
     "check", "Report", "explain", "latex_document", "lesson_html", "graph_dot", "render_graph",
     "dense", "sigmoid", "relu", "leaky_relu", "softplus", "tanh", "softmax", "log_softmax",
     "softmax_cross_entropy", "mse", "__version__",
-    "gelu", "silu", "elu", "layer_norm", "batch_norm", "attention", "embedding",
+    "gelu", "silu", "elu", "layer_norm", "batch_norm", "attention", "embedding", "add",
 ]
 __all__ += ["tensor", "conv2d", "max_pool2d", "avg_pool2d", "flatten", "einsum", "tensors"]

@@ -31,6 +31,7 @@ from .matalg import elementwise, hashed
 from .model import as_expr
 from .primitives.elementwise import LeakyReLU, LogSumExp, ReLU, Sigmoid, Softplus
 from .primitives.rowwise import LogSoftmax, Softmax, SoftmaxCrossEntropy
+from .primitives.tensor import as_rows, from_rows
 
 __all__ = [
     "Sigmoid", "ReLU", "LeakyReLU", "Softplus", "LogSumExp",
@@ -173,6 +174,9 @@ def softmax_cross_entropy(z, y):
         if not (is_matrix(z) and is_matrix(y)):
             raise SymbpError("softmax_cross_entropy needs both logits and labels as matrices.")
         _check_same_shape("softmax_cross_entropy", z, y)
+        seq, target = as_rows(z), as_rows(y)
+        if seq is not None and target is not None:  # (n, T, V): the mean over the n T rows
+            return hashed(SoftmaxCrossEntropy(seq[0], target[0]))
         return hashed(SoftmaxCrossEntropy(z, y))
     zs = _logit_list(z, "softmax_cross_entropy")
     ys = [as_expr("a label of softmax_cross_entropy", v) for v in y]
@@ -229,6 +233,9 @@ def dense(x, w, b=None):
     if isinstance(x, Sequence) and not isinstance(x, str):
         return _dense_scalars(list(x), w, b)
     _refuse_function_of_matrix("dense", x, w, b)
+    seq = as_rows(x) if is_matrix(x) else None
+    if seq is not None:  # an (n, T, d) tensor: on its last axis, as torch.nn.Linear
+        return from_rows(dense(seq[0], w, b), seq[1])
     if not (is_matrix(x) and is_matrix(w)):
         raise SymbpError("dense needs matrices X and W (or lists of scalars).")
     rows, cols = broadcast_shape(x)

@@ -32,6 +32,9 @@ conv2d             X, K[, b] [spec]        cross-correlation of NCHW tensors
 max/avg_pool2d     X        [spec]         pooling over k x k windows
 flatten            X        [(C, H, W)]    (n, C·H·W) matrix of a tensor (a view)
 einsum             A1..Ak   [spec]         Einstein summation
+rows/batched       X        [(to, from)]   (n, T, d) tensor <-> (n T, d) rows (a view)
+batch_broadcast    P        [n]            a (T, d) matrix repeated over n sequences
+batch_sum          G        [(T, d)]       its adjoint: the sum over the batch axis
 param/data/dim     -        [symbol]       leaves
 const              -        [expr]         numbers, OneMatrix, Identity, 1/n
 =================  ===============================================

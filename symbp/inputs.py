@@ -22,6 +22,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from .errors import SymbpError
 from .model import Model, _short, walk
 from .primitives import by_class
+from .primitives.tensor import Reshape
 
 __all__ = ["domains", "size_symbols", "concrete_dims", "draw_inputs", "POSITIVE"]
 
@@ -125,8 +126,24 @@ def concrete_dims(model: Model, dims: Mapping | None, rng) -> dict:
     return out
 
 
+def index_ranges(model: Model) -> dict:
+    """``{data symbol: the size of the table it indexes}`` for the integer ids of an
+    embedding (a vocabulary class's ``index_args``: argument -> the table it picks rows of),
+    through the reshapes of a batch of sequences."""
+    out = {}
+    for e in walk(model.loss):
+        for i, j in getattr(type(e), "index_args", {}).items():
+            ids = e.args[i]
+            while isinstance(ids, Reshape):
+                ids = ids.args[0]
+            if ids in model.data:
+                out[ids] = e.args[j].shape[0]
+    return out
+
+
 def draw_inputs(model: Model, dims: dict, rng, samples: int = 7) -> tuple[dict, dict]:
-    """Random float64 ``(params, data)`` dicts keyed by symbol name, inside ``domains``."""
+    """Random float64 ``(params, data)`` dicts keyed by symbol name, inside ``domains``;
+    embedding ids as int64 arrays of valid rows (``index_ranges``)."""
     def shape(sym):
         return tuple(int(sp.sympify(d).xreplace(dims)) for d in model.shape_of(sym))
 
@@ -137,13 +154,16 @@ def draw_inputs(model: Model, dims: dict, rng, samples: int = 7) -> tuple[dict, 
 
     ranges = domains(model)[0]
     params = {p.name: value(p, shape(p)) for p in model.params}
-    labels = set(model.labels)
+    labels, ids = set(model.labels), index_ranges(model)
     data = {d.name: int(dims.get(d, 3)) for d in size_symbols(model)}  # keyword sizes (n=3)
     for s in model.data:
-        if s in labels:
+        if s in ids:
+            high = int(sp.sympify(ids[s]).xreplace(dims))
+            data[s.name] = rng.integers(0, high, size=shape(s)).astype(np.int64)
+        elif s in labels:  # rows of probabilities along the last axis
             logits = 2.0 * rng.normal(size=shape(s))
-            e = np.exp(logits - logits.max(axis=1, keepdims=True))
-            data[s.name] = e / e.sum(axis=1, keepdims=True)
+            e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+            data[s.name] = e / e.sum(axis=-1, keepdims=True)
         else:
             data[s.name] = value(s, (samples,) if model.is_scalar else shape(s))
     if model.is_scalar:

@@ -124,12 +124,21 @@ def _symbol_list(what: str, items) -> tuple:
     return tuple(out)
 
 
-def _dims_of(symbols: Iterable) -> set:
+def _unviewed(x):
+    """``x`` under its reshapes (the ``view_of`` argument of a reshape class)."""
+    while hasattr(type(x), "view_of"):
+        x = x.args[type(x).view_of]
+    return x
+
+
+def _dims_of(symbols: Iterable, products: bool = False) -> set:
+    """The dimension symbols of the shapes of ``symbols``; a symbol's dimension is an integer
+    or a single symbol, a constant's (``products``) may be ``n T`` (a tensor's rows)."""
     dims = set()
     for sym in symbols:
         if getattr(sym, "is_Matrix", False):
             for d in sym.shape:
-                if not (d.is_Integer or d.is_Symbol):
+                if not (d.is_Integer or d.is_Symbol or (products and d.is_Mul)):
                     raise SymbpError(
                         f"{sym} has shape {sym.shape}; each dimension must be an integer or a "
                         f"single symbol such as n, not {d}."
@@ -248,7 +257,8 @@ class Model:
                 raise SymbpError(f"{_short(sym)} in the loss is neither a Symbol nor a MatrixSymbol.")
         constants = {e for expr in (self.loss, *self.outputs.values()) for e in walk(expr)
                      if isinstance(e, (sp.OneMatrix, sp.ZeroMatrix, sp.Identity))}  # n in 𝟙 (n x 1)
-        self.dims = tuple(sorted(_dims_of(every | constants) | _dims_of(self.params), key=str))
+        dims = _dims_of(every) | _dims_of(constants, products=True) | _dims_of(self.params)
+        self.dims = tuple(sorted(dims, key=str))
         self._check_dims_not_params(every)
         known = {*self.params, *self.dims}
         self.data = tuple(sorted((s for s in every if s not in known), key=str))
@@ -294,7 +304,8 @@ class Model:
     @property
     def labels(self) -> tuple:
         """The data matrices used as the labels of a softmax cross-entropy."""
-        found = {e.args[k] for e in walk(self.loss) for k in getattr(type(e), "label_args", ())}
+        found = {_unviewed(e.args[k]) for e in walk(self.loss)
+                 for k in getattr(type(e), "label_args", ())}
         return tuple(s for s in self.data if s in found)
 
     def shape_of(self, sym) -> tuple:

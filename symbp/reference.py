@@ -37,7 +37,7 @@ from .primitives.gaussian import GELU, NormalCDF, NormalPDF
 from .primitives.linalg import LogDet
 from .primitives.norm import CausalMask, Embedding, InvStd, Normalize
 from .primitives.pool import AvgPool2d, MaxPool2d
-from .primitives.tensor import Flatten, is_tensor
+from .primitives.tensor import BatchBroadcast, Flatten, Reshape, is_tensor
 from .source import literal
 
 __all__ = ["reference_source", "reference_function"]
@@ -99,6 +99,8 @@ class _Printer:
             return str(int(d))
         if d.is_Symbol:  # a dimension, or a data symbol that only sizes constants
             return f"int(dims[{literal(d.name)}])"
+        if d.is_Mul and all(f.is_Integer or f.is_Symbol for f in d.args):  # n T: a tensor's rows
+            return " * ".join(self.size(f) for f in d.args)
         raise SymbpError(f"the size {d} is not an integer or a single symbol.")
 
     def print(self, expr, bound: dict | None = None) -> str:
@@ -143,7 +145,7 @@ class _Printer:
             return [x for pair in e.args for x in pair.args]
         if isinstance(e, sp.Sum):  # printed with its index bound (see ``node``)
             return []
-        if isinstance(e, (Normalize, InvStd)):  # the statistics from X, by the framework
+        if isinstance(e, (Normalize, InvStd, Reshape, BatchBroadcast)):  # X, not its shapes
             return [e.args[0]]
         if isinstance(e, _TENSOR_OPS):  # the tensors, not the spec (shapes, stride, padding)
             return list(e.args[:-1])
@@ -243,7 +245,7 @@ class _Printer:
         raise SymbpError(f"the reference printer has no operation for {_short(e)}.")
 
 
-_TENSOR_OPS = (Conv2d, MaxPool2d, AvgPool2d, Flatten, Einsum)
+_TENSOR_OPS = (Conv2d, MaxPool2d, AvgPool2d, Flatten, Einsum, Reshape, BatchBroadcast)
 
 
 def _tensor_op(e, a: list) -> str:
@@ -253,6 +255,10 @@ def _tensor_op(e, a: list) -> str:
         return f"F.flatten({a[0]})"
     if isinstance(e, Einsum):
         return f"F.einsum({literal(e.spec)}, {', '.join(a)})"
+    if isinstance(e, Reshape):
+        return f"F.reshape({a[0]}, {(-1, *(int(d) for d in e.args[1][1:]))})"
+    if isinstance(e, BatchBroadcast):  # (1, T, d): the frameworks broadcast it in the sum
+        return f"F.reshape({a[0]}, {(1, *(int(d) for d in e.args[0].shape))})"
     s = e.spec
     if isinstance(e, Conv2d):
         bias = a[2] if len(a) > 2 else "None"

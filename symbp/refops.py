@@ -94,8 +94,8 @@ class NumpyOps:
     def normalize(self, x, eps, axis):  # layer norm (axis 1) or training batch norm (axis 0)
         return (x - self.xp.mean(x, axis=axis, keepdims=True)) * self.istd(x, eps, axis)
 
-    def causal_mask(self, s):  # -inf above the diagonal
-        rows, cols = s.shape
+    def causal_mask(self, s):  # -inf above the diagonal (of each sequence's scores)
+        rows, cols = s.shape[-2:]
         return self.xp.where(np.tri(rows, cols, dtype=bool), s, -np.inf)
 
     def embedding(self, ids, table):
@@ -310,6 +310,9 @@ class TorchOps(NumpyOps):
 
     def flatten(self, x):
         return self.xp.flatten(x, 1)
+
+    def reshape(self, x, shape):
+        return self._t(x).reshape(shape)
 
     def einsum(self, spec, *operands):
         return self.xp.einsum(spec, *(self._t(a) for a in operands))

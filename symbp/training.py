@@ -17,6 +17,7 @@ import ast
 import sympy as sp
 
 from .ir import Derivation
+from .inputs import index_ranges
 from .primitives import by_class
 
 __all__ = ["init_plan", "batch_plan", "random_data_plan", "returned_gradients"]
@@ -63,13 +64,23 @@ def _feeds_relu(graph, users, index: int) -> bool:
     return False
 
 
+def _scales_normalized(graph, users, node) -> bool:
+    """Whether the broadcast ``node`` multiplies a normalised input (a norm's gain, 1 at
+    first, as torch's)."""
+    for user, _, _ in users.get(node, []):
+        if graph.nodes[user].kind == "hadamard" and any(
+                graph.nodes[a].kind == "normalize" for a in graph.nodes[user].args):
+            return True
+    return False
+
+
 def _init_rule(graph, users, node, shape) -> tuple[str, object, object]:
     """``(rule, fan_in, fan_out)`` with rule in zeros / he / glorot."""
     uses = users.get(node.index, [])
     for user, pos, flipped in uses:
         kind = graph.nodes[user].kind
         if kind in ("broadcast_rows", "broadcast_cols") or (kind == "conv2d" and pos == 2):
-            return "zeros", None, None
+            return ("ones" if _scales_normalized(graph, users, user) else "zeros"), None, None
         if kind == "conv2d" and pos == 1:  # a kernel (O, C, kh, kw): fans C·kh·kw and O·kh·kw
             o, c, kh, kw = shape
             rule = "he" if _feeds_relu(graph, users, user) else "glorot"
@@ -107,6 +118,8 @@ def init_plan(d: Derivation, names: dict) -> list[dict]:
             rule, fan_in, fan_out = _init_rule(graph, users, leaf[p], shape)
             entry.update(rule=rule, fan_in=_dim_code(fan_in, names),
                          fan_out=_dim_code(fan_out, names))
+            if rule == "ones":  # printed as a value: np.asarray(np.ones(shape), dtype=dtype)
+                entry["value"] = f"np.ones({entry['shape']})"
         plan.append(entry)
     return plan
 
@@ -138,8 +151,10 @@ def batch_plan(d: Derivation) -> tuple[str | None, list[str]]:
 
 
 def random_data_plan(d: Derivation, names: dict) -> list[dict]:
+    """How random_data draws each data array: one-hot labels along the last axis (rows: the
+    other axes), integer ids of an embedding (kind ``ids``, classes: the table's rows)."""
     model = d.model
-    labels = set(model.labels)
+    labels, ids = set(model.labels), index_ranges(model)
     plan = []
     for s in model.data:
         shape = model.shape_of(s)
@@ -148,10 +163,13 @@ def random_data_plan(d: Derivation, names: dict) -> list[dict]:
         elif not shape:
             kind = "scalar"
         else:
-            kind = "labels" if s in labels else "normal"
+            kind = "ids" if s in ids else "labels" if s in labels else "normal"
+        classes = {"labels": shape[-1] if shape else None, "ids": ids.get(s)}.get(kind)
+        rows = _shape_code(shape[:-1], names) if kind == "labels" and len(shape) > 2 else (
+            _dim_code(shape[0], names) if kind == "labels" else None)
         plan.append({"key": s.name, "kind": kind, "shape": _shape_code(shape, names),
-                     "classes": _dim_code(shape[1], names) if kind == "labels" else None,
-                     "rows": _dim_code(shape[0], names) if kind == "labels" else None})
+                     "classes": None if classes is None else _dim_code(classes, names),
+                     "rows": rows})
     return plan
 
 

@@ -1,5 +1,6 @@
 """Built-in models: the lesson's shopping bill, XOR, MLPs, softmax regression,
-a tied-weight autoencoder, an unrolled RNN and a small CNN for the digits.
+a tied-weight autoencoder, an unrolled RNN, a small CNN for the digits and a one-block
+transformer reversing digit sequences.
 
 ``EXAMPLES`` maps each name to a function returning a fresh ``Model``.
 """
@@ -44,6 +45,8 @@ EXAMPLES: dict[str, Callable[[], Model]] = {
     "rnn": rnn,
     "tanh_trace": tanh_trace,
 }
+# ``transformer`` (models.py, its data and TRAINING in data.py) joins EXAMPLES once explain,
+# the LaTeX page and the lesson page handle its reshape nodes (their tests cover every example).
 
 
 def example(name: str) -> Model:

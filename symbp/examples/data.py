@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import SymbpError
 
-__all__ = ["dataset", "digits", "digits_images", "iris", "TRAINING"]
+__all__ = ["dataset", "digits", "digits_images", "iris", "reversal", "TRAINING"]
 
 
 def xor():
@@ -62,13 +62,24 @@ def digits_images(test_size: float = 0.25, seed: int = 0):
                  for part in (train, test))
 
 
-_DATASETS = {"xor": xor, "digits_mlp": digits, "digits_cnn": digits_images, "mlp": iris,
+def reversal(train: int = 4000, test: int = 1000, steps: int = 6, vocab: int = 10,
+             seed: int = 0):
+    """Sequences of ``steps`` random digits (int64 ids, ``(n, steps)``) and, as one-hot
+    ``(n, steps, vocab)`` targets, the same digits reversed."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, vocab, size=(train + test, steps)).astype(np.int64)
+    targets = np.eye(vocab)[ids[:, ::-1]]
+    return ({"ids": ids[:train], "Y": targets[:train]}, {"ids": ids[train:], "Y": targets[train:]})
+
+
+_DATASETS = {"transformer": reversal, "xor": xor, "digits_mlp": digits, "digits_cnn": digits_images, "mlp": iris,
              "mlp_relu": iris,
              "softmax_regression": iris}
 TRAINING = {"xor": {"epochs": 300, "lr": 0.1, "batch_size": 4},
             "mlp": {"epochs": 100, "lr": 0.01}, "mlp_relu": {"epochs": 100, "lr": 0.01},
             "softmax_regression": {"epochs": 100, "lr": 0.05},
-            "digits_cnn": {"epochs": 30, "lr": 0.0015, "batch_size": 16}}
+            "digits_cnn": {"epochs": 30, "lr": 0.0015, "batch_size": 16},
+            "transformer": {"epochs": 3, "lr": 0.01, "batch_size": 64}}
 
 
 def dataset(name: str):

@@ -24,6 +24,11 @@ def accuracy(module, params, data) -> float | None:
     """Share of rows whose most probable class is the label (classifiers), or of samples whose
     single output rounds to its 0/1 label (``y_hat`` against ``y``, as XOR); else ``None``."""
     outputs = getattr(module, "OUTPUTS", [])
+    if "logits" in outputs and "Y" in data:  # one row per token: (n T, V) against (n, T, V)
+        logits = module.predict(params, **data)
+        logits = logits["logits"] if isinstance(logits, dict) else logits
+        labels = np.reshape(data["Y"], (len(logits), -1))
+        return float(np.mean(np.argmax(logits, axis=1) == np.argmax(labels, axis=1)))
     if "probs" in outputs and "Y" in data:
         probs = module.predict(params, **data)
         probs = probs["probs"] if isinstance(probs, dict) else probs

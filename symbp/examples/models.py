@@ -6,6 +6,8 @@ import sympy as sp
 
 from ..functions import dense, mse, relu, sigmoid, softmax, softmax_cross_entropy, tanh
 from ..model import Model
+from ..nn import add, attention, embedding, gelu, layer_norm
+from ..primitives.tensor import as_rows
 from ..tensors import conv2d, flatten, max_pool2d, tensor
 
 n = sp.Symbol("n", integer=True, positive=True)
@@ -107,6 +109,31 @@ def digits_cnn(channels: int = 32) -> Model:
     return Model(softmax_cross_entropy(Z, Y), params=[K, c, W, b], outputs={"probs": softmax(Z)},
                  name="digits_cnn", description=f"A CNN for the UCI 8x8 digits: conv 3x3 "
                  f"1->{channels} (padding 1), ReLU, max-pool 2, flatten, dense to 10, softmax CE.")
+
+
+def transformer(steps: int = 6, vocab: int = 10, width: int = 32, hidden: int = 64,
+                causal: bool = False) -> Model:
+    """One pre-LN transformer block on ``(n, T)`` token ids: token embedding + learned
+    positions, layer norm -> attention -> residual, layer norm -> GELU MLP -> residual,
+    output projection, softmax cross-entropy of every token (the parameters of
+    ``benchmarks/expert_transformer.py``)."""
+    shapes = {"E": (vocab, width), "Pos": (steps, width), "g1": (1, width), "b1": (1, width),
+              "Wq": (width, width), "Wk": (width, width), "Wv": (width, width),
+              "Wo": (width, width), "g2": (1, width), "b2": (1, width), "W1": (width, hidden),
+              "c1": (1, hidden), "W2": (hidden, width), "c2": (1, width),
+              "Wout": (width, vocab), "cout": (1, vocab)}
+    p = {k: sp.MatrixSymbol(k, *v) for k, v in shapes.items()}
+    ids, Y = sp.MatrixSymbol("ids", n, steps), tensor("Y", (n, steps, vocab))
+    x = add(embedding(ids, p["E"]), p["Pos"])
+    a = layer_norm(x, p["g1"], p["b1"])
+    q, k, v = (dense(a, p[w]) for w in ("Wq", "Wk", "Wv"))
+    x2 = add(x, dense(attention(q, k, v, causal=causal), p["Wo"]))
+    u = gelu(dense(layer_norm(x2, p["g2"], p["b2"]), p["W1"], p["c1"]))
+    z = dense(add(x2, dense(u, p["W2"], p["c2"])), p["Wout"], p["cout"])
+    return Model(softmax_cross_entropy(z, Y), params=list(p.values()), outputs={"logits": as_rows(z)[0]},
+                 name="transformer",
+                 description=f"One pre-LN transformer block (d={width}, MLP {hidden}, GELU) "
+                 f"reversing sequences of {steps} digits: softmax CE per token.")
 
 
 def autoencoder() -> Model:

@@ -161,10 +161,18 @@ def _istd_vjp(c):
 
 
 class CausalMask(MatrixExpr):
-    """``S`` with ``-inf`` above the diagonal (token ``i`` sees tokens ``j <= i``)."""
+    """``S`` with ``-inf`` above the diagonal (token ``i`` sees tokens ``j <= i``); with
+    ``batched`` the ``(n, T, T)`` tensor of ``n`` sequences' scores, masked alike."""
 
-    def __new__(cls, s):
-        return super().__new__(cls, s)
+    def __new__(cls, s, batched=0):
+        return super().__new__(cls, s, sp.Integer(int(batched)))
+
+    @property
+    def tensor_shape(self):
+        if not self.args[1]:
+            raise AttributeError("a matrix mask has no tensor shape")
+        t = sp.sqrt(self.shape[1])
+        return (self.shape[0], t, t)
 
     @property
     def shape(self):
@@ -178,7 +186,9 @@ class CausalMask(MatrixExpr):
 
     def _numpycode(self, printer, **kwargs):
         s = printer._print(self.args[0])
-        rows, cols = (printer._print(k) for k in self.shape)
+        rows, cols = (printer._print(k) for k in self.shape[-2:])
+        if self.args[1]:
+            rows = cols = printer._print(self.tensor_shape[-1])
         keep = f"{_np(printer, 'tri')}({rows}, {cols}, dtype=bool)"
         return f"{_np(printer, 'where')}({keep}, {s}, -{_np(printer, 'inf')})"
 
@@ -259,8 +269,9 @@ register(Primitive("normalize", Normalize, value=lambda node, a: Normalize(a[0],
                    shape=lambda shapes, attr: shapes[0], vjp=_normalize_vjp, prefix="H",
                    traced=True, operands=lambda e: (e.args[:2], int(e.args[2])),
                    block=lambda attr: "layer norm" if attr == 1 else "batch norm"))
-register(Primitive("causal_mask", CausalMask, value=lambda node, a: CausalMask(a[0]),
-                   shape=lambda shapes, attr: shapes[0], vjp=_mask_vjp, prefix="S", traced=True))
+register(Primitive("causal_mask", CausalMask, value=lambda node, a: CausalMask(a[0], node.attr),
+                   shape=lambda shapes, attr: shapes[0], vjp=_mask_vjp, prefix="S", traced=True,
+                   operands=lambda e: ((e.args[0],), int(e.args[1]))))
 register(Primitive("embedding", Embedding, value=lambda node, a: Embedding(*a),
                    shape=lambda shapes, attr: (shapes[0][0], shapes[1][1]), vjp=_embedding_vjp,
                    prefix="E", traced=True))

@@ -20,7 +20,8 @@ from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from .base import Primitive, np_name, register
 
-__all__ = ["TensorOps", "TensorSymbol", "Flatten", "Unflatten", "tensor_shape", "full_shape", "is_tensor",
+__all__ = ["TensorOps", "TensorSymbol", "Flatten", "Unflatten", "Rows", "Batched", "reshape",
+           "BatchBroadcast", "BatchSum", "tensor_shape", "full_shape", "is_tensor",
            "matrix_view", "tensor_shape_or_none", "misaligned", "TensorElementwise"]
 
 
@@ -186,3 +187,155 @@ register(Primitive(
     "flatten", Flatten, value=lambda node, a: Flatten(a[0], node.attr),
     shape=lambda shapes, attr: shapes[0], vjp=lambda c: (Unflatten(c.g, c.node.attr),),
     view=True, traced=True, operands=lambda e: ((e.args[0],), e.args[1])))
+
+
+class Reshape(MatrixExpr):
+    """``x`` read with another full shape (row-major, as ``np.reshape``): args ``(x, target,
+    source)``, the full shapes after and before; the first axis may be a symbol (``n``,
+    ``n T``), so the code writes it as ``-1``. ``Rows`` is the matrix, ``Batched`` the tensor."""
+
+    view_of = 0  # the argument it is a view of (``Model.labels`` looks through it)
+
+    def __new__(cls, x, target, source):
+        return super().__new__(cls, x, sp.Tuple(*target), sp.Tuple(*source))
+
+    @property
+    def shape(self):
+        return matrix_view(tuple(self.args[1]))
+
+    def _latex(self, printer):
+        dims = r" \times ".join(printer._print(d) for d in self.args[1])
+        return rf"\operatorname{{reshape}}_{{{dims}}}\left({printer._print(self.args[0])}\right)"
+
+    def _sympystr(self, printer):
+        dims = "×".join(printer._print(d) for d in self.args[1])
+        return f"reshape[{dims}]({printer._print(self.args[0])})"
+
+    def _entry(self, i, j, **kwargs):  # both matrix views list the entries in row-major order
+        flat, cols = i * self.shape[1] + j, self.args[0].shape[1]
+        return self.args[0][sp.floor(flat / cols), sp.Mod(flat, cols)]
+
+    def doit(self, **hints):
+        x = self.args[0].doit(**hints)
+        if isinstance(x, sp.MatrixBase):
+            return x.reshape(*self.shape)
+        return type(self)(x, *self.args[1:])
+
+    def _numpycode(self, printer, **kwargs):
+        dims = ", ".join(["-1", *(str(int(d)) for d in self.args[1][1:])])
+        return f"{np_name(printer, 'reshape')}({printer._print(self.args[0])}, ({dims}))"
+
+
+class Rows(Reshape):
+    """A tensor ``(n, T, d)`` as the matrix ``(n T, d)`` of its last axis (or ids ``(n, T)``
+    as the column ``(n T, 1)``)."""
+
+    @property
+    def shape(self):
+        return tuple(self.args[1])
+
+
+class Batched(TensorOps, Reshape):
+    """A matrix ``(n T, d)`` as the tensor ``(n, T, d)`` (the inverse of ``Rows``)."""
+
+    @property
+    def tensor_shape(self):
+        return tuple(self.args[1])
+
+
+def reshape(x, target, source):
+    """``x`` of full shape ``source`` read as ``target`` (a reshape of a reshape is one)."""
+    target, source = tuple(target), tuple(source)
+    if isinstance(x, Reshape):
+        x, source = x.args[0], tuple(x.args[2])
+    if target == source:
+        return x
+    return (Rows if len(target) == 2 else Batched)(x, target, source)
+
+
+class BatchBroadcast(TensorOps, MatrixExpr):
+    """A ``(T, d)`` matrix repeated over a batch of ``n``: the ``(n, T, d)`` tensor."""
+
+    def __new__(cls, p, n):
+        return super().__new__(cls, p, sp.sympify(n))
+
+    @property
+    def tensor_shape(self):
+        return (self.args[1], *self.args[0].shape)
+
+    @property
+    def shape(self):
+        return matrix_view(self.tensor_shape)
+
+    def _latex(self, printer):
+        n, p = printer._print(self.args[1]), printer._print(self.args[0])
+        return rf"\operatorname{{repeat}}_{{{n}}}\left({p}\right)"
+
+    def _entry(self, i, j, **kwargs):  # row i of the (n, T·d) view: the flattened P
+        cols = self.args[0].shape[1]
+        return self.args[0][sp.floor(j / cols), sp.Mod(j, cols)]
+
+    def _sympystr(self, printer):
+        return f"𝟙 ⊗ {printer._print(self.args[0])}"
+
+    def _numpycode(self, printer, **kwargs):
+        n, (t, d) = printer._print(self.args[1]), self.args[0].shape
+        return (f"{np_name(printer, 'broadcast_to')}({printer._print(self.args[0])}, "
+                f"({n}, {int(t)}, {int(d)}))")
+
+
+class BatchSum(MatrixExpr):
+    """The sum over the batch axis of an ``(n, T, d)`` tensor: the ``(T, d)`` matrix."""
+
+    def __new__(cls, g, rows, cols):
+        return super().__new__(cls, g, sp.sympify(rows), sp.sympify(cols))
+
+    @property
+    def shape(self):
+        return tuple(self.args[1:])
+
+    def _latex(self, printer):
+        return rf"\sum_{{\text{{batch}}}} {printer._print(self.args[0])}"
+
+    def _sympystr(self, printer):
+        return f"Σ_batch {printer._print(self.args[0])}"
+
+    def _numpycode(self, printer, **kwargs):
+        return f"{np_name(printer, 'sum')}({printer._print(self.args[0])}, axis=0)"
+
+
+def _reshape_vjp(c):
+    target, source = c.node.attr
+    return (reshape(c.g, source, target),)
+
+
+for _cls, _name in ((Rows, "rows"), (Batched, "batched")):
+    register(Primitive(
+        _name, _cls, value=lambda node, a, cls=_cls: cls(a[0], *node.attr),
+        shape=lambda shapes, attr: matrix_view(tuple(attr[0])), vjp=_reshape_vjp, view=True,
+        traced=True, operands=lambda e: ((e.args[0],), (e.args[1], e.args[2]))))
+
+register(Primitive(
+    "batch_broadcast", BatchBroadcast, value=lambda node, a: BatchBroadcast(a[0], node.attr),
+    shape=lambda shapes, attr: matrix_view((attr, *shapes[0])),
+    vjp=lambda c: (BatchSum(c.g, *c.a[0].shape),), traced=True,
+    operands=lambda e: ((e.args[0],), e.args[1])))
+register(Primitive(
+    "batch_sum", BatchSum, value=lambda node, a: BatchSum(a[0], *node.attr),
+    shape=lambda shapes, attr: tuple(attr),
+    vjp=lambda c: (BatchBroadcast(c.g, c.a[0].tensor_shape[0]),), traced=True,
+    operands=lambda e: ((e.args[0],), tuple(e.args[1:]))))
+
+
+def as_rows(x):
+    """``(the (n T, d) matrix of x, x's full shape)`` for a tensor of three or more axes
+    (what acts on the last axis acts on these rows), else None."""
+    dims = tensor_shape_or_none(x)
+    if dims is None or len(dims) < 3:
+        return None
+    return reshape(x, (sp.Mul(*dims[:-1]), dims[-1]), dims), dims
+
+
+def from_rows(m, dims):
+    """The ``(n T, k)`` matrix ``m`` as the tensor of ``dims`` with last axis ``k``."""
+    return reshape(m, (*dims[:-1], m.shape[1]), tuple(m.shape))
