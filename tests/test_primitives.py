@@ -18,7 +18,8 @@ def test_every_node_kind_of_the_graph_is_one_record_with_value_shape_and_rule():
                      "broadcast_cols", "colsum", "rowsum", "trace", "inverse", "frobenius",
                      "element", "map", "scalar", "softmax", "log_softmax", "sce", "det", "diag",
                      "slice", "block", "istd", "normalize", "causal_mask", "embedding", "kron",
-                     "logdet", "conv2d", "max_pool2d", "avg_pool2d", "flatten", "einsum"}
+                     "logdet", "conv2d", "max_pool2d", "avg_pool2d", "flatten", "einsum", "rows",
+                     "batched", "batch_broadcast", "batch_sum"}
     for record in node_kinds():
         assert callable(record.value) and callable(record.shape) and callable(record.vjp)
         assert record.pair is None or REGISTRY[record.pair].pair == record.name
@@ -31,7 +32,8 @@ def test_the_rule_table_graph_sweep_and_namer_read_the_records():
     for record in node_kinds():
         assert rules.RULES[record.name] is record.vjp
     assert graph._TRANSPOSABLE == {"matmul", "add", "hadamard", "hpow", "scale", "map"}
-    assert derive._INLINE == {"transpose", "broadcast_rows", "broadcast_cols", "flatten"}
+    assert derive._INLINE == {"transpose", "broadcast_rows", "broadcast_cols", "flatten", "rows",
+                              "batched"}
     assert derive._ABSORBING == {"add", "scale", "hadamard", "scalar"}
     assert naming._PREFIX == {"hadamard": "H", "hpow": "H", "trace": "t", "frobenius": "t",
                               "element": "t", "map": "A", "softmax": "P", "log_softmax": "S",
@@ -85,7 +87,7 @@ def test_every_vocabulary_class_prints_in_latex_numpy_and_text():
     from symbp.primitives.pool import AvgPool2dGrad, MaxPool2dGrad
     from symbp.primitives.tensor import Unflatten
     classes = [r.cls for r in REGISTRY.values() if r.cls.__module__.startswith("symbp.")]
-    assert len(classes) == 23  # 8 + GELU, SiLU, ELU, φ, Φ, norm.py's 4, LogDet + 5 tensor ops
+    assert len(classes) == 27  # 8 + GELU, SiLU, ELU, φ, Φ, norm.py's 4, LogDet + 9 tensor ops
     backward = [Conv2dInputGrad, Conv2dKernelGrad, ChannelSum, MaxPool2dGrad, AvgPool2dGrad, Unflatten]
     for cls in [*classes, Det, Diag, Slice, Pad, Block, Kron, KronAdjoint, *backward]:
         for method in ("_latex", "_numpycode", "_sympystr"):
