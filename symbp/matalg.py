@@ -36,7 +36,12 @@ class Elementwise(ElementwiseApplyFunction):
 
 
 def elementwise(function: sp.Lambda, x) -> ElementwiseApplyFunction:
-    """``function`` applied to every entry of the matrix ``x``."""
+    """``function`` applied to every entry of the matrix ``x``; of a tensor, a
+    ``TensorElementwise`` (so ``tanh(A) * tanh(B)`` of tensors is elementwise too)."""
+    from .primitives.tensor import TensorElementwise, is_tensor  # the package imports this module
+
+    if is_tensor(x):
+        return hashed(TensorElementwise(function, x))
     return hashed(Elementwise(function, x))
 
 
