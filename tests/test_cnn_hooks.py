@@ -85,3 +85,14 @@ def test_product_of_elementwise_tensors_is_elementwise_and_matches_torch(batch):
     assert abs(float(value) - ref.item()) < 1e-12
     for k in params:
         np.testing.assert_allclose(grads[k], t[k].grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_demo_trains_the_digits_cnn_to_98_percent(capsys):
+    pytest.importorskip("sklearn")
+    from symbp.commands import _train_digits_cnn
+
+    _train_digits_cnn()
+    out = capsys.readouterr().out
+    assert "Training the digits CNN" in out
+    share = float(out.split("held-out accuracy ")[1].split("%")[0])
+    assert share >= 98.0, out
