@@ -2,7 +2,8 @@
 
 Each net: 1-2 conv layers (random kernel, stride, padding, channels, optional bias, ReLU or
 tanh, optional max- or average-pooling), flatten, a dense head and softmax cross-entropy over
-a batch of 3 (symbolic for even seeds, the integer 3 for odd ones). ``sb.compile``'s module is fed the same float64 arrays as torch.
+a batch of 3 (symbolic for even seeds, the integer 3 for odd ones). ``sb.compile``'s module
+is fed the same float64 arrays as torch.
 """
 
 import numpy as np
