@@ -17,7 +17,7 @@ FULL = {"workloads": WORKLOADS, "modes": ("pinned", "asis"), "repeats": 31, "tar
         "retries": 2, "fresh_rounds": 5, "nets": [(2, 2), (4, 8), (8, 16), (16, 32)],
         "derive_rounds": 2, "deep_repeats": 3, "depths": derivation.DEPTHS,
         "plain_depths": derivation.PLAIN_DEPTHS, "epochs": 30, "digit_rounds": 2}
-QUICK_SETTINGS = {"workloads": [QUICK[0], QUICK[3], QUICK[4]], "modes": ("pinned",), "repeats": 3,
+QUICK_SETTINGS = {"workloads": [QUICK[0], QUICK[3], QUICK[4], QUICK[5]], "modes": ("pinned",), "repeats": 3,
                   "target_s": 0.005, "retries": 0, "fresh_rounds": 1, "nets": [(2, 2)],
                   "derive_rounds": 1, "deep_repeats": 1, "depths": [], "plain_depths": [], "epochs": 1,
                   "digit_rounds": 1}

@@ -217,10 +217,19 @@ class Autoencoder:
         return loss, g
 
 
+def _lenet(channels=1, size=28, classes=10):
+    """The expert CNN of ``benchmarks.models.lenet``: conv 5x5 -> 6 (padding 2), conv 5x5 -> 16,
+    each with ReLU and 2 x 2 max-pooling, then dense 120, 84, ``classes``."""
+    from .expert_cnn import CNN
+
+    return CNN((channels, size, size), [(6, 5, 2), (16, 5, 0)], [120, 84, classes])
+
+
 def make(workload):
     """The expert for a ``benchmarks.models.Workload``."""
     if workload.family == "transformer":
         from .expert_transformer import Transformer
 
         return Transformer(causal=workload.spec.get("causal", False))
-    return {"mlp": MLP, "rnn": RNN, "autoencoder": Autoencoder}[workload.family](**workload.spec)
+    return {"mlp": MLP, "rnn": RNN, "autoencoder": Autoencoder,
+            "cnn": _lenet}[workload.family](**workload.spec)

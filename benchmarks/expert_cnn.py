@@ -17,8 +17,8 @@ independently of symbp's generator:
 ``CNN(image, convs, dense)``: ``convs`` is a list of ``(out_channels, kernel, padding)``, each
 followed by ReLU and a 2 x 2 max-pool; ``dense`` the widths of the dense layers after the
 flatten (ReLU between them, softmax cross-entropy on the last). Parameters are named as the
-model in ``benchmarks.models.cnn`` names them: ``K1, c1, K2, c2, ...`` (kernels (Co, C, kh, kw),
-biases (Co,)), then ``W<k>, b<k>`` (biases (1, m)).
+model in ``benchmarks.models.lenet`` names them: ``K1, c1, K2, c2, ...`` (kernels (Co, C, kh, kw),
+biases (Co,)), then the dense layers' ``W1, b1, W2, b2, ...`` (biases (1, m)), numbered from 1.
 """
 
 from __future__ import annotations
@@ -87,8 +87,7 @@ class CNN:
         for i, L in enumerate(self.layers, start=1):
             g[f"K{i}"] = np.empty((L["O"], L["C"], L["k"], L["k"]), dtype)
             g[f"c{i}"] = np.empty((L["O"],), dtype)
-        first = len(self.layers) + 1
-        for i, (a, b) in enumerate(zip(self.widths, self.widths[1:], strict=False), start=first):
+        for i, (a, b) in enumerate(zip(self.widths, self.widths[1:], strict=False), start=1):
             g[f"W{i}"] = np.empty((a, b), dtype)
             g[f"b{i}"] = np.empty((1, b), dtype)
         return g
@@ -158,16 +157,16 @@ class CNN:
         last = len(self.widths) - 1
         for m in range(1, last + 1):
             Z = ws["H"][m - 1]
-            np.matmul(inputs[m - 1], params[f"W{nconv + m}"], out=Z)
-            Z += params[f"b{nconv + m}"]
+            np.matmul(inputs[m - 1], params[f"W{m}"], out=Z)
+            Z += params[f"b{m}"]
             if m < last:
                 np.maximum(Z, 0, out=Z)
         loss = _softmax_ce(ws["H"][-1], Y, n)
         G = ws["H"][-1]
         for m in range(last, 0, -1):
-            W = params[f"W{nconv + m}"]
-            np.matmul(inputs[m - 1].T, G, out=g[f"W{nconv + m}"])
-            _bias_grad(G, ws["ones"], g[f"b{nconv + m}"])
+            W = params[f"W{m}"]
+            np.matmul(inputs[m - 1].T, G, out=g[f"W{m}"])
+            _bias_grad(G, ws["ones"], g[f"b{m}"])
             D = ws["D"][m - 2] if m > 1 else ws["dflat"]
             np.matmul(G, W.T, out=D)
             if m > 1:

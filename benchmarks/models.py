@@ -126,6 +126,7 @@ QUICK = [
     Workload("tanh 4 hidden x8", "mlp", 8, {"sizes": [4, 8, 8, 8, 8, 3], "act": "tanh"}),
     Workload("RNN T=3 (3-5-2)", "rnn", 8, {"steps": 3, "inputs": 3, "hidden": 5, "classes": 2}),
     Workload("tied autoencoder 6-3", "autoencoder", 8, {"inputs": 6, "code": 3}),
+    Workload("LeNet-5 conv 1x12x12", "cnn", 4, {"channels": 1, "size": 12, "classes": 3}),
 ]
 
 

@@ -1,9 +1,11 @@
 """Pictures of the computational graph: Graphviz DOT text, rendered with ``dot``.
 
 One node per operation, labelled with its formula; edges follow the data
-flow from left to right. With values, each edge carries the forward value
-flowing along it (top, black) and the gradient flowing back (bottom, red),
-as in the figures of the lesson this project grew from.
+flow from left to right. An edge carrying a tensor is labelled with its N-d shape
+(``n×8×4×4``: the graph node's ``full_shape``, not its matrix view). With values, each
+edge carries the forward value flowing along it (top, black) and the gradient flowing
+back (bottom, red), as in the figures of the lesson this project grew from; a tensor's
+value in its N-d shape.
 
 ``collapse=True`` draws each block of the vocabulary as one node: layer or batch norm's
 ``1/σ`` and ``x̂`` steps as one "layer norm" node, attention's scores, mask and softmax as
@@ -22,7 +24,7 @@ import sympy as sp
 
 from .derive import as_derivation
 from .errors import SymbpError
-from .explain import evaluate_at, format_value, step_values
+from .explain import evaluate_at, format_full, full_shapes, step_values
 from .files import MARK, check_writable, sign, write_atomic
 from .ir import Derivation
 from .model import Model
@@ -90,6 +92,7 @@ def graph_dot(d: Derivation | Model, values: Mapping | None = None, collapse: bo
     merged = blocks(d) if collapse else {}
     env = step_values(d, values) if values is not None else None
     flows = edge_gradients(d)
+    shapes = full_shapes(d)
     names = {s: s.name for s in d.model.symbols}
     names.update({s.symbol: s.name for s in d.forward})
     dims = set(d.model.dims)
@@ -115,11 +118,11 @@ def graph_dot(d: Derivation | Model, values: Mapping | None = None, collapse: bo
         for source in sources:
             sym = next(s for s, n in names.items() if n == source)
             lines.append(f"  {_quote(source)} -> {_quote(step.name)}"
-                         f"{_edge_label(env, sym, flows.get((source, step.name)))};")
+                         f"{_edge_label(env, sym, flows.get((source, step.name)), shapes.get(sym))};")
     loss = d.loss.name if hasattr(d.loss, "name") else "L"
     end = _fresh("output", {*names.values(), loss})
     lines.append(f'  {_quote(end)} [shape=plaintext, label=""];')
-    lines.append(f"  {_quote(loss)} -> {_quote(end)}{_edge_label(env, d.loss, sp.Integer(1))};")
+    lines.append(f"  {_quote(loss)} -> {_quote(end)}{_edge_label(env, d.loss, sp.Integer(1), ())};")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -143,14 +146,17 @@ def _quote(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _edge_label(env, sym, gradient) -> str:
+def _edge_label(env, sym, gradient, shape) -> str:
+    """The value (top) and gradient (bottom) flowing along an edge; without values, a tensor's
+    N-d shape (matrices and scalars stay unlabelled)."""
+    tensor = shape is not None and len(shape) not in (0, 2)
     if env is None:
-        return ""
-    top = html.escape(format_value(env[sym])) if sym in env else ""
+        return f" [label=<{html.escape('×'.join(map(str, shape)))}>]" if tensor else ""
+    top = html.escape(format_full(env[sym], shape)) if sym in env else ""
     bottom = ""
     if gradient is not None:
         try:
-            value = format_value(evaluate_at(gradient, env))
+            value = format_full(evaluate_at(gradient, env), shape)
             bottom = f'<br/><font color="{_GRADIENT}">{html.escape(value)}</font>'
         except (TypeError, ValueError, AttributeError):
             bottom = ""

@@ -28,10 +28,11 @@ from .ir import Derivation, Step, view
 from .model import Model, checked_values
 from .paths import Adjoint, edge_gradients, gradient_paths
 from .primitives import node_kinds
+from .primitives.tensor import tensor_shape_or_none
 from .text import format_value, unicode
 
 __all__ = ["explain", "gradient_paths", "edge_gradients", "Adjoint", "teaching_values",
-           "step_values", "evaluate_at", "format_value", "TEXT"]
+           "step_values", "evaluate_at", "format_value", "format_full", "full_shapes", "TEXT"]
 
 TEXT = {
     "en": {
@@ -82,6 +83,21 @@ def evaluate_at(expr, env: dict):
                               lambda e: sp.ones(*e.shape))
         return sp.ImmutableMatrix(value.doit().as_explicit())
     return value.doit()
+
+
+def format_full(value, shape) -> str:
+    """``format_value``, a tensor's value in its N-d ``shape`` (whose first axis may be the
+    symbolic batch): ``(2×1×3×3, ‖·‖ = 3.67)`` rather than its matrix view's ``(2×9, ...)``."""
+    rest = shape[1:] if shape else ()
+    if not isinstance(value, sp.MatrixBase) or shape is None or len(shape) == 2 \
+            or not all(getattr(d, "is_Integer", isinstance(d, int)) for d in rest):
+        return format_value(value)
+    array = np.array(value.evalf(), dtype=float).reshape(-1, *(int(d) for d in rest))
+    if len(shape) == 1:
+        array = array.reshape(-1)
+    if array.size <= 4:
+        return np.array2string(array, precision=4, suppress_small=True).replace("\n", "")
+    return f"({'×'.join(map(str, array.shape))}, ‖·‖ = {np.linalg.norm(array):.4g})"
 
 
 def _value(sym, value):
@@ -147,6 +163,7 @@ class _Explainer:
         self.partials = {s.symbol: self.partial(s.of or s.name) for s in d.backward}
         self.values = step_values(d, values) if values is not None else None
         self.kinds = {s.name: s.kind for s in d.forward if s.node >= 0}
+        self.shapes = full_shapes(d)
 
     def partial(self, name: str, of: str | None = None) -> str:
         return f"∂{of or self.loss}/∂{name}"
@@ -155,8 +172,11 @@ class _Explainer:
         if self.values is None:
             return ""
         if sym in self.values:
-            return f" = {format_value(self.values[sym])}"
-        return "" if expr is None else f" = {format_value(evaluate_at(expr, self.values))}"
+            return f" = {format_full(self.values[sym], self.shapes.get(sym))}"
+        if expr is None:
+            return ""
+        shape = self.shapes.get(sym) or tensor_shape_or_none(expr)
+        return f" = {format_full(evaluate_at(expr, self.values), shape)}"
 
     def show(self, expr) -> str:
         return unicode(expr, self.partials)
@@ -197,9 +217,9 @@ class _Explainer:
         d, t = self.d, self.t
         model = d.model
 
-        def items(symbols):
-            return ", ".join(f"{s.name} ({'×'.join(map(str, s.shape))})" if s.is_Matrix else s.name
-                             for s in symbols) or t["none"]
+        def items(symbols):  # a tensor by its N-d shape: K (8×1×3×3), not its matrix view
+            return ", ".join(f"{s.name} ({'×'.join(map(str, model.shape_of(s)))})" if s.is_Matrix
+                             else s.name for s in symbols) or t["none"]
         lines = [t["title"].format(name=model.name)]
         if model.description:
             lines.append(model.description)
@@ -207,7 +227,7 @@ class _Explainer:
                   t["data"].format(items=items(model.data)),
                   t["params"].format(items=items(model.params)), ""]
         if self.values is not None:
-            given = [f"{s.name} = {format_value(self.values[s])}" for s in model.symbols
+            given = [f"{s.name} = {format_full(self.values[s], self.shapes.get(s))}" for s in model.symbols
                      if s in self.values and s not in model.dims]
             lines += ["  " + ", ".join(given), ""]
         lines.append(t["forward"])
@@ -223,6 +243,22 @@ class _Explainer:
         for p in model.params:
             lines.append(f"  {p.name} ← {p.name} − η · {self.partial(p.name)}")
         return "\n".join(lines) + "\n"
+
+
+def full_shapes(d: Derivation) -> dict:
+    """symbol -> the shape its arrays have (a tensor's N-d shape): the model's symbols, every
+    forward step (its graph node's) and every backward step (its value's)."""
+    shapes = {s: d.model.shape_of(s) for s in d.model.symbols if s not in d.model.dims}
+    nodes = getattr(d.graph, "nodes", [])
+    by_name = {}
+    for step in d.forward:
+        found = nodes[step.node].full_shape if 0 <= step.node < len(nodes) else None
+        shapes[step.symbol] = by_name[step.name] = tuple(found or tensor_shape_or_none(step.expr)
+                                                         or step.shape)
+    by_name.update({s.name: shapes[s] for s in d.model.symbols if s in shapes})
+    for step in d.backward:
+        shapes[step.symbol] = by_name.get(step.of) or tensor_shape_or_none(step.expr) or step.shape
+    return shapes
 
 
 def _layout(lhs: str, segments: list[str], number: str, notes: list[str], wrap: bool) -> str:

@@ -14,7 +14,7 @@ from sympy.matrices.expressions.matexpr import MatrixExpr
 from sympy.matrices.expressions.special import OneMatrix
 
 __all__ = ["transpose", "times", "neg", "inner", "rowsum_broadcast", "product", "Elementwise",
-           "elementwise", "hashed"]
+           "elementwise", "hashed", "TENSOR_ELEMENTWISE"]
 
 
 def hashed(expr):
@@ -35,8 +35,18 @@ class Elementwise(ElementwiseApplyFunction):
         return MatrixExpr.__new__(cls, function, expr)
 
 
+TENSOR_ELEMENTWISE: dict = {}
+"""``{"is_tensor": test, "cls": class}``, filled when the tensor family is imported
+(``primitives/conv.py`` registers ``tensor.is_tensor`` and ``tensor.TensorElementwise``; the
+primitives import this module, so it cannot import them)."""
+
+
 def elementwise(function: sp.Lambda, x) -> ElementwiseApplyFunction:
-    """``function`` applied to every entry of the matrix ``x``."""
+    """``function`` applied to every entry of the matrix ``x``; of a tensor, the tensor
+    family's elementwise class (so ``tanh(A) * tanh(B)`` of tensors is elementwise too)."""
+    hook = TENSOR_ELEMENTWISE
+    if hook and hook["is_tensor"](x):
+        return hashed(hook["cls"](function, x))
     return hashed(Elementwise(function, x))
 
 

@@ -1,10 +1,13 @@
 """The expert im2col CNN of the benchmarks equals PyTorch's autograd (loss and every gradient),
-also where pooling windows hold tied maxima (the gradient goes to the first, row-major)."""
+also where pooling windows hold tied maxima (the gradient goes to the first, row-major); and, as
+the benchmarks' ``expert.make`` builds it for a LeNet workload, the generated module's gradients."""
 
 import numpy as np
 import pytest
 
+from benchmarks import expert
 from benchmarks.expert_cnn import CNN
+from benchmarks.models import Workload, expert_inputs, key, setup
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -16,7 +19,7 @@ def _params(rng, net, image, convs, integer):
     for i, (Co, k, _) in enumerate(convs, start=1):
         params[f"K{i}"], params[f"c{i}"] = draw(Co, C, k, k), draw(Co)
         C = Co
-    for m, (a, b) in enumerate(zip(net.widths, net.widths[1:], strict=False), start=len(convs) + 1):
+    for m, (a, b) in enumerate(zip(net.widths, net.widths[1:], strict=False), start=1):
         params[f"W{m}"], params[f"b{m}"] = rng.normal(size=(a, b)) * 0.3, rng.normal(size=(1, b))
     return params
 
@@ -28,7 +31,7 @@ def _torch_loss(params, X, Y, convs, layers):
         h = F.max_pool2d(F.relu(F.conv2d(h, t[f"K{i}"], t[f"c{i}"], padding=p)), 2)
     h = torch.flatten(h, 1)
     for m in range(1, layers + 1):
-        h = h @ t[f"W{len(convs) + m}"] + t[f"b{len(convs) + m}"]
+        h = h @ t[f"W{m}"] + t[f"b{m}"]
         h = F.relu(h) if m < layers else h
     loss = -(torch.tensor(Y) * F.log_softmax(h, 1)).sum() / X.shape[0]
     loss.backward()
@@ -53,3 +56,19 @@ def test_expert_cnn_equals_torch(image, convs, dense, integer):
         assert abs(loss - want_loss) <= 1e-10
         for name in params:
             np.testing.assert_allclose(got[name], want[name], rtol=1e-10, atol=1e-10, err_msg=name)
+
+
+@pytest.mark.parametrize("workload", [
+    Workload("LeNet 1x12x12", "cnn", 5, {"channels": 1, "size": 12, "classes": 3}),
+    Workload("LeNet 2x16x16", "cnn", 3, {"channels": 2, "size": 16, "classes": 4}),
+], ids=key)
+def test_expert_cnn_matches_the_generated_lenet_gradients(workload):
+    module, params, data = setup(workload, seed=3)
+    loss, grads = module.loss_and_grad(params, **data)
+    mine = expert.make(workload)
+    for _ in range(2):  # the second call reuses the workspace
+        got_loss, got = mine.loss_and_grad(params, *expert_inputs(workload, data))
+        assert abs(got_loss - loss) <= 1e-10 * max(1.0, abs(loss))
+        assert sorted(got) == sorted(grads)
+        for name, g in grads.items():
+            np.testing.assert_allclose(got[name], g, rtol=1e-10, atol=1e-12, err_msg=name)

@@ -27,9 +27,10 @@ import numpy as np
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
+from ..matalg import TENSOR_ELEMENTWISE
 from ..templating import template_environment
 from .base import Primitive, np_name, register
-from .tensor import TensorOps, matrix_view
+from .tensor import TensorElementwise, TensorOps, is_tensor, matrix_view
 
 __all__ = ["Conv2d", "Conv2dInputGrad", "Conv2dKernelGrad", "ChannelSum", "conv_out",
            "RUNTIME_KINDS", "runtime"]
@@ -280,3 +281,7 @@ def _operands(e):
 register(Primitive(
     "conv2d", Conv2d, value=lambda node, a: Conv2d(*a, node.attr), shape=_conv_shape,
     vjp=_conv_vjp, prefix="C", traced=True, operands=_operands))
+
+# ``sb.tanh(T)`` of a tensor is a TensorElementwise (its ``*`` is elementwise): matalg's hook,
+# set here because tensor.py may not import matalg's importers back (one line to move there).
+TENSOR_ELEMENTWISE.update(is_tensor=is_tensor, cls=TensorElementwise)
