@@ -22,6 +22,7 @@ code the classes print as calls of the runtime helpers of ``templates/tensor_ops
 from __future__ import annotations
 
 import functools
+import types
 
 import numpy as np
 import sympy as sp
@@ -70,7 +71,8 @@ def runtime() -> dict:
     namespace = {"np": np}
     source = template_environment().get_template("tensor_ops.py.j2").render()
     exec(compile(source, "<symbp tensor_ops>", "exec"), namespace)  # noqa: S102 (our template)
-    return namespace
+    return {name: functools.partial(f, np) for name, f in namespace.items()
+            if isinstance(f, types.FunctionType) and name.startswith("_") and name != "_add_into"}
 
 
 def _explicit(expr, shape):
@@ -92,7 +94,7 @@ def _evaluated(expr, hints, compute):
 
 def _call(printer, name: str, args, *extra) -> str:
     inner = ", ".join([printer._print(a) for a in args] + [str(e) for e in extra])
-    return f"{name}({inner})"
+    return f"{name}(xp, {inner})"
 
 
 def _at(printer, expr, *index) -> str:
