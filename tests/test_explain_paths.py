@@ -42,7 +42,9 @@ def users_on_the_way_to_the_loss(d, name: str) -> set[str]:
         if any(step.symbol in r.expr.free_symbols for r in d.forward if r.symbol in reach):
             reach.add(step.symbol)
     symbol = next(s for s in (*d.model.symbols, *(f.symbol for f in d.forward)) if s.name == name)
-    return {s.name for s in d.forward if s.symbol in reach and symbol in s.expr.free_symbols}
+    # a norm's 1/σ step has no term of its own: the x̂ rule beside it carries the path through it
+    return {s.name for s in d.forward if s.symbol in reach and symbol in s.expr.free_symbols
+            and s.kind != "istd"}
 
 
 def numeric(expr, env: dict):

@@ -26,6 +26,7 @@ from .models import (
     softmax_regression,
     tanh_4_8_1,
     tanh_trace,
+    transformer,
     xor,
 )
 
@@ -44,9 +45,8 @@ EXAMPLES: dict[str, Callable[[], Model]] = {
     "autoencoder": autoencoder,
     "rnn": rnn,
     "tanh_trace": tanh_trace,
+    "transformer": transformer,
 }
-# ``transformer`` (models.py, its data and TRAINING in data.py) joins EXAMPLES once explain,
-# the LaTeX page and the lesson page handle its reshape nodes (their tests cover every example).
 
 
 def example(name: str) -> Model:
