@@ -9,10 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-from . import derivation, report, runner, summary
+from . import derivation, report, runner, scaling, summary
 from .models import QUICK, WORKLOADS
 
-SECTIONS = ("runtime", "fresh", "derivation", "digits")
+SECTIONS = ("runtime", "fresh", "derivation", "digits", "scaling")
 FULL = {"workloads": WORKLOADS, "modes": ("pinned", "asis"), "repeats": 31, "target_s": 0.02,
         "retries": 2, "fresh_rounds": 5, "nets": [(2, 2), (4, 8), (8, 16), (16, 32)],
         "derive_rounds": 2, "deep_repeats": 3, "depths": derivation.DEPTHS,
@@ -65,6 +65,9 @@ def measure(s, args):
         print("Digits training ...", flush=True)
         digits = runner.digits(s["epochs"], s["digit_rounds"])
         sections.append(("4. Digits training", [summary.digits_table(digits)]))
+    if "scaling" in args.only:
+        print("Backends and scale-out ...", flush=True)
+        sections.append(("5. Backends and scale-out", scaling.measure(args.quick)))
     targets = summary.targets(ws, runs, fresh, digits) if runs else []
     return sections, targets, blas
 

@@ -39,7 +39,8 @@ def test_quick_benchmark_writes_a_report_of_every_section(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     report = (tmp_path / "benchmarks.md").read_text(encoding="utf-8")
     for heading in ("## How measured", "## Targets", "## 1. Loss and gradients",
-                    "## 2. First calls in a fresh process", "## 3. Derivation cost", "## 4. Digits training"):
+                    "## 2. First calls in a fresh process", "## 3. Derivation cost", "## 4. Digits training",
+                    "## 5. Backends and scale-out"):
         assert heading in report, heading
     assert "threadpoolctl" in report and "--quick" in report
     assert "Earlier" not in report and "earlier measurements" not in report.lower()
