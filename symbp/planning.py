@@ -98,7 +98,7 @@ class _Planner:
         for step in steps:
             code = _strip_parens(printer._print(step.expr))
             if step.role == "gradient" and step.expr.is_number:  # a constant gradient
-                code = f"np.full_like({self.names[self.params[step.of]]}, {code})"
+                code = f"xp.full_like({self.names[self.params[step.of]]}, {code})"
             if printer._not_supported:
                 bad = ", ".join(sorted(str(f) for f in printer._not_supported))
                 raise SymbpError(f"the step {step.name} = {unicode(step.expr)} needs {bad}, which "
@@ -110,7 +110,7 @@ class _Planner:
             lines.append(f"{step.name} = {code}")
         if printer.uses_dtype:
             params = ", ".join(self.names[p] for p in self.model.params)
-            lines.insert(0, f"dtype = np.result_type({params})")
+            lines.insert(0, f"dtype = xp.result_type({params})")
         return Body(lines, returns)
 
     def chain_comment(self, step: Step) -> str:
@@ -221,7 +221,7 @@ def plan_module(d: Derivation, command: str) -> dict:
     loss_reader = _reader(p, p.symbols_used([d.loss, *targets]), "loss", strict=True)
     loss_code = p.names.get(d.loss, str(d.loss))
     if model.is_scalar and loss_reader["data"]:  # the mean over the samples
-        loss_code = f"{loss_code}.sum() / {p.batch_size}"
+        loss_code = f"xp.sum({loss_code}) / {p.batch_size}"
     grad_body = p.body([d.loss, *targets], loss_code, comments=True)
     returned = returned_gradients(grads, p.names, grad_body.lines, grad_body.returns)
     context = {
@@ -242,7 +242,7 @@ def plan_module(d: Derivation, command: str) -> dict:
         "loss_body": p.body([d.loss], loss_code),
         "grad_body": grad_body,
         "grads": returned,
-        "grads_copied": any(code.startswith("np.array(") for _, code in returned),
+        "grads_copied": any(code.startswith("_copy(") for _, code in returned),
         "init": init_plan(d, p.names),
         "init_dims": _dims_in(model, model.params, p.names),
         "data_dims": _dims_in(model, model.data, p.names),
