@@ -29,7 +29,8 @@ def test_a_second_call_returns_the_given_arrays_and_the_same_result(mod, case):
 
 @pytest.mark.parametrize("bad, message", [
     (lambda p, d: ({**p, "W1": p["W1"].astype(complex)}, d), "params entry 'W1' is not an array of real"),
-    (lambda p, d: (p, {**d, "Y": d["Y"][:4]}), "Y has shape (4, 3) but the model expects (n, 3) with n = 5 from X"),
+    (lambda p, d: (p, {**d, "Y": d["Y"][:4]}),
+     "Y has shape (4, 3) but the model expects (n, 3) with n = 5 from X"),
     (lambda p, d: (p, {**d, "extra": d["X"]}), "unexpected data 'extra'"),
     (lambda p, d: (p, {"X": d["X"]}), "missing data entry 'Y'"),
 ])
