@@ -5,8 +5,9 @@ statements, split where the reverse sweep starts into ``_forward`` (the loss and
 values the backward pass reads) and ``_backward`` (the derived gradients). Both are printed by
 ``printing.CodePrinter`` and run over an array namespace passed as their first argument
 ``xp``: ``jax.numpy`` for JAX, ``array_api_compat.torch`` for torch (the statements are
-array-API calls, ``xp.sum(...)``, as in the NumPy module). Scalar models read their per-sample data as the NumPy module does
-(``_batch``: N samples, scalars broadcast).
+array-API calls, ``xp.sum(...)``, as in the NumPy module, without its ``del`` lines). Scalar
+models read their per-sample data as the NumPy module does (``_batch``: N samples, scalars
+broadcast).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def plan_export(d: Derivation, command: str, target: str) -> dict:
     forward_targets = [s.symbol for s in p.needed(_gradient_targets(d))
                        if s.role not in ("adjoint", "gradient")]
     forward = p.body([d.loss, *forward_targets], context["grad_body"].returns).lines
-    full = [line for line in context["grad_body"].lines if not line.startswith("dtype = ")]
+    full = [line for line in context["grad_body"].lines if not line.startswith(("dtype = ", "del "))]
     head = [line for line in forward if not line.startswith("dtype = ")]
     if full[:len(head)] != head:  # the split must be a prefix of loss_and_grad's statements
         raise SymbpError(f"the statements of {d.model.name!r} do not split into a forward and a "
