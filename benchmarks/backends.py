@@ -6,7 +6,7 @@ XLA's single-threaded CPU code).
 
 Contestants, all float64 and all computing the derived forward and backward:
 ``numpy``: the generated NumPy module; ``torch``: the export's ``loss_and_grad`` (its derived
-statements on tensors through torch._numpy); ``torch autograd``: ``LossFunction`` under
+statements on tensors through array_api_compat.torch); ``torch autograd``: ``LossFunction`` under
 ``torch.autograd.grad`` (what a training loop or DDP runs); ``jax jit``: the export's
 ``loss_and_grad`` under ``jax.jit``; ``jax jit(grad)``: ``jax.grad`` of its custom_vjp loss,
 jitted.

@@ -4,17 +4,15 @@ The export reuses the NumPy module's plan (``planning.plan_module``): the same p
 statements, split where the reverse sweep starts into ``_forward`` (the loss and the forward
 values the backward pass reads) and ``_backward`` (the derived gradients). Both are printed by
 ``printing.CodePrinter`` and run over an array namespace passed as their first argument
-``xp``: ``jax.numpy`` for JAX; for torch, ``array_api_compat.torch`` where the statements are
-array-API calls (``xp.sum(...)``), ``torch._numpy`` (NumPy's API over tensors) where they are
-NumPy calls and methods (``np.exp(...)``, ``Z.sum(axis=1)``) -- their first line ``np = xp``
-lets those run unchanged. Scalar models read their per-sample data as the NumPy module does
-(``_batch``: N samples, scalars broadcast).
+``xp``: ``jax.numpy`` for JAX, ``array_api_compat.torch`` for torch (the statements are
+array-API calls, ``xp.sum(...)``, as in the NumPy module, without its ``del`` lines). Scalar
+models read their per-sample data as the NumPy module does (``_batch``: N samples, scalars
+broadcast).
 """
 
 from __future__ import annotations
 
 import ast
-import re
 
 from .errors import SymbpError
 from .ir import Derivation
@@ -23,7 +21,6 @@ from .source import literal
 
 __all__ = ["TARGETS", "plan_export", "template_of"]
 
-_NUMPY_STYLE = re.compile(r"\bnp\.|\.(sum|max|min)\(axis=")  # NumPy calls and methods
 TARGETS = {"numpy": "module.py.j2", "torch": "torch_module.py.j2", "jax": "jax_module.py.j2"}
 
 
@@ -43,7 +40,7 @@ def plan_export(d: Derivation, command: str, target: str) -> dict:
     forward_targets = [s.symbol for s in p.needed(_gradient_targets(d))
                        if s.role not in ("adjoint", "gradient")]
     forward = p.body([d.loss, *forward_targets], context["grad_body"].returns).lines
-    full = [line for line in context["grad_body"].lines if not line.startswith("dtype = ")]
+    full = [line for line in context["grad_body"].lines if not line.startswith(("dtype = ", "del "))]
     head = [line for line in forward if not line.startswith("dtype = ")]
     if full[:len(head)] != head:  # the split must be a prefix of loss_and_grad's statements
         raise SymbpError(f"the statements of {d.model.name!r} do not split into a forward and a "
@@ -56,8 +53,6 @@ def plan_export(d: Derivation, command: str, target: str) -> dict:
                             if line.startswith("dtype = ")), None),
         "forward_lines": head,
         "backward_lines": backward,
-        "numpy_style": any(_NUMPY_STYLE.search(line) for line in
-                           [*head, *backward, *(code for _, code in context["grads"])]),
         "saved": [name for name in assigned if name in read and name != "dtype"],
         "inputs": reader["unpack"].rstrip(","),
         "data_keys": [key for _, key in reader["data"]],

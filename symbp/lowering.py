@@ -76,5 +76,4 @@ class VocabularyLowering:
         if len(per_sample) < 2:  # a sum over N is faster than xp.mean here
             return f"xp.sum({self._arg(expr)}) / {self.batch_size}"
         rest = sp.Mul(*[f for f in factors if f is not per_sample[0]])
-        left, right = (self._paren(f, PRECEDENCE["Mul"]) for f in (per_sample[0], rest))
-        return f"({left} @ {right}) / {self.batch_size}"
+        return f"xp.vecdot({self._print(per_sample[0])}, {self._print(rest)}) / {self.batch_size}"

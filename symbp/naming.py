@@ -26,7 +26,7 @@ __all__ = ["Namer", "identifier", "adjoint_name", "latex_name", "RESERVED"]
 
 RESERVED = frozenset(
     set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | {
-        "np", "numpy", "math", "time", "sys", "os", "params", "data", "state", "lr", "rng",
+        "np", "numpy", "xp", "math", "time", "sys", "os", "params", "data", "state", "lr", "rng",
         "dims", "dtype", "optimizer", "epochs", "batch_size", "seed", "verbose", "val_data",
         "PARAMS", "DATA", "DIMS", "SHAPES", "OUTPUTS", "loss", "loss_and_grad", "predict",
         "init_params", "train_step", "fit", "grads", "value", "history", "random_data",

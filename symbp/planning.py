@@ -8,6 +8,7 @@ batch dimension ``fit`` shuffles along.
 
 from __future__ import annotations
 
+import ast
 import textwrap
 from dataclasses import dataclass
 
@@ -98,7 +99,7 @@ class _Planner:
         for step in steps:
             code = _strip_parens(printer._print(step.expr))
             if step.role == "gradient" and step.expr.is_number:  # a constant gradient
-                code = f"np.full_like({self.names[self.params[step.of]]}, {code})"
+                code = f"xp.full_like({self.names[self.params[step.of]]}, {code})"
             if printer._not_supported:
                 bad = ", ".join(sorted(str(f) for f in printer._not_supported))
                 raise SymbpError(f"the step {step.name} = {unicode(step.expr)} needs {bad}, which "
@@ -110,7 +111,7 @@ class _Planner:
             lines.append(f"{step.name} = {code}")
         if printer.uses_dtype:
             params = ", ".join(self.names[p] for p in self.model.params)
-            lines.insert(0, f"dtype = np.result_type({params})")
+            lines.insert(0, f"dtype = xp.result_type({params})")
         return Body(lines, returns)
 
     def chain_comment(self, step: Step) -> str:
@@ -221,9 +222,10 @@ def plan_module(d: Derivation, command: str) -> dict:
     loss_reader = _reader(p, p.symbols_used([d.loss, *targets]), "loss", strict=True)
     loss_code = p.names.get(d.loss, str(d.loss))
     if model.is_scalar and loss_reader["data"]:  # the mean over the samples
-        loss_code = f"{loss_code}.sum() / {p.batch_size}"
+        loss_code = f"xp.sum({loss_code}) / {p.batch_size}"
     grad_body = p.body([d.loss, *targets], loss_code, comments=True)
     returned = returned_gradients(grads, p.names, grad_body.lines, grad_body.returns)
+    grad_body = _freed(grad_body, *(code for _, code in returned))
     context = {
         "version": __version__,
         "name": model.name,
@@ -239,10 +241,10 @@ def plan_module(d: Derivation, command: str) -> dict:
         "outputs": list(d.outputs),
         "scalar": model.is_scalar,
         "loss_reader": loss_reader,
-        "loss_body": p.body([d.loss], loss_code),
+        "loss_body": _freed(p.body([d.loss], loss_code)),
         "grad_body": grad_body,
         "grads": returned,
-        "grads_copied": any(code.startswith("np.array(") for _, code in returned),
+        "grads_copied": any(code.startswith("_copy(") for _, code in returned),
         "init": init_plan(d, p.names),
         "init_dims": _dims_in(model, model.params, p.names),
         "data_dims": _dims_in(model, model.data, p.names),
@@ -266,7 +268,30 @@ def _predict_plan(p: _Planner, d: Derivation) -> dict:
     returns = next(iter(codes.values())) if len(codes) == 1 else \
         "{" + ", ".join(f"{literal(k)}: {c}" for k, c in codes.items()) + "}"
     return {"predict_reader": _reader(p, p.symbols_used(targets), "predict", strict=False),
-            "predict_body": p.body(targets, returns)}
+            "predict_body": _freed(p.body(targets, returns))}
+
+
+def _freed(body: Body, *results: str) -> Body:
+    """``body`` with a ``del`` after the statement that last reads each value it computed and
+    does not return (``results``: the other expressions returned): that memory is free for the
+    arrays computed after it, which lowers a call's peak memory."""
+    first, last = {}, {}
+    for k, line in enumerate(body.lines):
+        for statement in ast.parse(line).body:  # the names the function assigns
+            for node in ast.walk(statement) if isinstance(statement, ast.Assign) else ():
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                    first.setdefault(node.id, k)
+        last.update((node.id, k) for node in ast.walk(ast.parse(line))
+                    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load))
+    kept = {n.id for code in (body.returns, *results) for n in ast.walk(ast.parse(code))
+            if isinstance(n, ast.Name)}
+    lines = []
+    for k, line in enumerate(body.lines):
+        lines.append(line)
+        dead = [name for name, at in first.items() if at < k == last.get(name) and name not in kept]
+        if dead and k < len(body.lines) - 1:  # after the last statement the function returns
+            lines.append(f"del {', '.join(dead)}")
+    return Body(lines, body.returns)
 
 
 def _dims_in(model, symbols, names) -> list[tuple[str, str]]:

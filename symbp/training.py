@@ -184,9 +184,9 @@ def returned_gradients(grads: dict, names: dict, lines: list[str], returns: str)
     ``lines`` of loss_and_grad and its loss expression ``returns``.
 
     A gradient is returned as it is computed when the printed code makes a new array; it is
-    copied (``np.array``) where it would be an input itself or a view of one, a read-only
+    copied (``_copy(xp, ...)``) where it would be an input itself or a view of one, a read-only
     broadcast, or the same array as the loss or an earlier gradient (decided here, once, from
-    the printed statements). A 0-d gradient becomes a 0-d array (``np.asarray``), not a
+    the printed statements). A 0-d gradient becomes a 0-d array (``xp.asarray``), not a
     read-only NumPy scalar.
     """
     assigned = dict(line.split(" = ", 1) for line in lines if " = " in line and line[0] != "#")
@@ -194,13 +194,13 @@ def returned_gradients(grads: dict, names: dict, lines: list[str], returns: str)
     out = []
     for par, g in grads.items():
         if g is None:
-            out.append((par.name, f"np.zeros_like({names[par]})"))
+            out.append((par.name, f"xp.zeros_like({names[par]})"))
             continue
         root, readonly = _origin(ast.Name(g.name), assigned)
         if readonly or root not in assigned or root in seen:
-            out.append((par.name, f"np.array({g.name})"))
+            out.append((par.name, f"_copy(xp, {g.name})"))
         else:
-            out.append((par.name, g.name if getattr(par, "shape", ()) else f"np.asarray({g.name})"))
+            out.append((par.name, g.name if getattr(par, "shape", ()) else f"xp.asarray({g.name})"))
         seen.add(root)
     return out
 

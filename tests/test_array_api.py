@@ -171,12 +171,7 @@ def test_the_module_imports_only_numpy_and_the_standard_library_at_top_level(nam
     assert top == ["functools", "numbers", "operator", "time", "types", "numpy"]
 
 
-SCALAR_MEAN = pytest.mark.xfail(strict=True, reason="planning.plan_module writes a scalar model's "
-                                "mean as L.sum() / N, not xp.sum(L) / N (planning.py, not this branch)")
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=SCALAR_MEAN) if n == "xor" else n
-                                  for n in MODELS])
+@pytest.mark.parametrize("name", MODELS)
 def test_generated_math_calls_only_the_namespace(name):
     src = sb.generate(sb.derive(example(name)))
     body = src[src.index("def loss("):src.index("def init_params(")]
@@ -213,8 +208,6 @@ def test_a_piecewise_activation_runs_as_nested_where_on_each_library(backend):
     _assert_same(got_value, got_grads, value, grads)
 
 
-@pytest.mark.xfail(strict=True, reason="naming.RESERVED lacks 'xp', the namespace's name (naming.py, "
-                                       "not this branch)")
 def test_a_symbol_named_xp_does_not_shadow_the_namespace():
     import sympy as sp
     xp, W = sp.MatrixSymbol("xp", 3, 2), sp.MatrixSymbol("W", 2, 1)

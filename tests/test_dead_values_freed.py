@@ -28,11 +28,14 @@ def _peak(func):
 
 def _wide_mlp():
     n = sp.Symbol("n", integer=True, positive=True)
-    X, Y = sp.MatrixSymbol("X", n, 64), sp.MatrixSymbol("Y", n, 4)
-    net = sb.nn.Sequential(sb.nn.Dense(64, 256, "W1", "b1"), sb.nn.ReLU(),
-                           sb.nn.Dense(256, 256, "W2", "b2"), sb.nn.ReLU(),
-                           sb.nn.Dense(256, 4, "W3", "b3"))
-    return sb.Model(sb.nn.softmax_cross_entropy(net(X), Y), net.params, data=[X, Y])
+    H, params = sp.MatrixSymbol("X", n, 64), []
+    for k, (fan_in, fan_out) in enumerate([(64, 256), (256, 256), (256, 4)], start=1):
+        W, b = sp.MatrixSymbol(f"W{k}", fan_in, fan_out), sp.MatrixSymbol(f"b{k}", 1, fan_out)
+        params += [W, b]
+        H = sb.dense(H, W, b)
+        H = sb.relu(H) if k < 3 else H
+    return sb.Model(sb.softmax_cross_entropy(H, sp.MatrixSymbol("Y", n, 4)), params=params,
+                    name="wide")
 
 
 def test_a_wide_mlp_call_peaks_lower_than_the_same_code_keeping_every_value():
@@ -51,7 +54,9 @@ def test_a_wide_mlp_call_peaks_lower_than_the_same_code_keeping_every_value():
 def test_no_value_is_deleted_before_a_later_statement_reads_it():
     for name in ("rnn", "autoencoder", "xor", "digits_cnn", "tanh_trace", "shopping"):
         module = sb.compile(sb.derive(example(name)))
-        params, data = module.init_params(rng=0, **{d: 3 for d in module.DIMS if d not in module.BATCHED}), \
-            module.random_data(rng=1, samples=3)
+        dims = {d: 3 for d in module.DIMS if d not in module.BATCHED}
+        params, data = module.init_params(rng=0, **dims), module.random_data(rng=1, samples=3)
         module.loss(params, **data)
         module.loss_and_grad(params, **data)  # a del too early would raise NameError
+        if hasattr(module, "predict"):
+            module.predict(params, **data)  # it takes extra data
