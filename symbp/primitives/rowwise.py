@@ -22,7 +22,7 @@ from sympy.matrices.expressions.matexpr import MatrixElement, MatrixExpr
 
 from ..matalg import neg, rowsum_broadcast, times
 from ..model import as_expr
-from .base import Primitive, register, unicode_call
+from .base import Primitive, np_name, register, unicode_call
 
 __all__ = ["Softmax", "LogSoftmax", "SoftmaxCrossEntropy"]
 
@@ -95,7 +95,7 @@ class LogSoftmax(_RowWise):
 
     def _numpycode(self, printer, **kwargs):
         shift, _, sums = printer._row_parts(self.args[0])
-        return f"({shift} - np.log({sums}))"
+        return f"({shift} - {np_name(printer, 'log')}({sums}))"
 
 
 class SoftmaxCrossEntropy(sp.Expr):
@@ -130,7 +130,8 @@ class SoftmaxCrossEntropy(sp.Expr):
         z, y = self.args
         shift, _, sums = printer._row_parts(z)
         rows = printer._paren(z.shape[0])
-        return f"(-np.sum({printer._paren(y)} * ({shift} - np.log({sums}))) / {rows})"
+        total, log = np_name(printer, "sum"), np_name(printer, "log")
+        return f"(-{total}({printer._paren(y)} * ({shift} - {log}({sums}))) / {rows})"
 
 
 def _softmax_vjp(c):
