@@ -54,6 +54,7 @@ def _backends():
     try:
         import jax
         jax.config.update("jax_enable_x64", True)
+        jax.config.update("jax_default_matmul_precision", "highest")  # no TF32: float32 is float32
         if any(d.platform == "gpu" for d in jax.devices()):
             gpu = [d for d in jax.devices() if d.platform == "gpu"][0]
             out["jax.jit (gpu)"] = (lambda a: jax.device_put(a, gpu), lambda: None, np.asarray)

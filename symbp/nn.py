@@ -98,7 +98,7 @@ def _batched_attention(q, k, v, shapes, causal):
     the softmax over the last axis on their ``(n T, T)`` rows."""
     if not all(s is not None and len(s) == 3 for s in shapes):
         raise SymbpError(f"attention: Q, K and V must all be (n, T, d) tensors or all matrices, "
-                         f"got the shapes {[s or m.shape for s, m in zip(shapes, (q, k, v))]}.")
+                         f"got the shapes {[s or m.shape for s, m in zip(shapes, (q, k, v), strict=True)]}.")
     (n, tq, dk), (nk, tk, dk2), (nv, tv, _) = shapes
     if dk != dk2 or tk != tv or not n == nk == nv:
         raise SymbpError(f"attention: Q {shapes[0]} and K {shapes[1]} must share n and d_k, and "

@@ -43,6 +43,8 @@ class BatchMean(sp.Function):
 
 
 class CodePrinter(VocabularyLowering, MatrixNotation, NumPyPrinter):
+    runtime_erf = True  # erf is the generated module's runtime helper _erf (templates/erf_ops.py.j2)
+
     """Prints derivation expressions as array-API code for one function body (the notation
     of ``printbase.MatrixNotation`` in Python: brackets, sums, ``(x > 0)`` masks).
 
@@ -118,6 +120,8 @@ class CodePrinter(VocabularyLowering, MatrixNotation, NumPyPrinter):
         return "(" + ", ".join(self._print(d) for d in shape) + ")"
 
     def _print_Pow(self, expr, rational=False):
+        if expr.is_number and not expr.is_Rational:  # sqrt(2): a float (xp.sqrt needs an array)
+            return repr(float(expr))
         base, exp = expr.as_base_exp()
         if exp.is_Integer and exp < 0:
             power = base if exp == -1 else sp.Pow(base, -exp)

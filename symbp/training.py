@@ -16,8 +16,8 @@ import ast
 
 import sympy as sp
 
-from .ir import Derivation
 from .inputs import index_ranges
+from .ir import Derivation
 from .primitives import by_class
 
 __all__ = ["init_plan", "batch_plan", "random_data_plan", "returned_gradients"]

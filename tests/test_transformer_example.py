@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import symbp as sb
-from symbp.examples.data import TRAINING, reversal
 from benchmarks import expert
 from benchmarks.frameworks import FRAMEWORKS, to_numpy
 from benchmarks.models import Workload, expert_inputs, key, setup
+from symbp.examples.data import TRAINING, reversal
 from symbp.examples.demo import accuracy
 from symbp.examples.models import transformer
 

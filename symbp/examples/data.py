@@ -72,8 +72,8 @@ def reversal(train: int = 4000, test: int = 1000, steps: int = 6, vocab: int = 1
     return ({"ids": ids[:train], "Y": targets[:train]}, {"ids": ids[train:], "Y": targets[train:]})
 
 
-_DATASETS = {"transformer": reversal, "xor": xor, "digits_mlp": digits, "digits_cnn": digits_images, "mlp": iris,
-             "mlp_relu": iris,
+_DATASETS = {"transformer": reversal, "xor": xor, "digits_mlp": digits, "digits_cnn": digits_images,
+             "mlp": iris, "mlp_relu": iris,
              "softmax_regression": iris}
 TRAINING = {"xor": {"epochs": 300, "lr": 0.1, "batch_size": 4},
             "mlp": {"epochs": 100, "lr": 0.01}, "mlp_relu": {"epochs": 100, "lr": 0.01},

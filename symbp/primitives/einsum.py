@@ -72,7 +72,7 @@ class Einsum(TensorOps, MatrixExpr):
 
     def _numpycode(self, printer, **kwargs):
         args = ", ".join(printer._print(a) for a in self.args[:-1])
-        return f"{np_name(printer, 'einsum')}({self.spec!r}, {args}, optimize=True)"
+        return f"{np_name(printer, 'einsum')}({self.spec!r}, {args})"
 
 
 def spec_of(spec: str, shapes) -> sp.Tuple:

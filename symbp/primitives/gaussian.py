@@ -15,7 +15,7 @@ import sympy as sp
 from .base import Primitive, code_paren, np_name, register, unicode_call
 from .elementwise import _latex_call
 
-__all__ = ["NormalPDF", "NormalCDF", "GELU", "erf_code"]
+__all__ = ["NormalPDF", "NormalCDF", "GELU", "erf_code", "ERF_TABLES"]
 
 
 def _erf_tables(terms: int = 36, depth: int = 24) -> tuple[list, list, list]:
@@ -39,8 +39,16 @@ _SERIES, _CF_NUM, _CF_DEN = _erf_tables()
 _CUT, _FAR = 2.5, 6.0  # series below _CUT; erf(6) is 1 in float64
 
 
+ERF_TABLES = {"series": _SERIES, "cf_num": _CF_NUM, "cf_den": _CF_DEN, "cut": _CUT, "far": _FAR}
+"""What ``templates/erf_ops.py.j2`` writes into a generated module that reads ``erf``."""
+
+
 def erf_code(printer, x: str) -> str:
-    """NumPy code for ``erf(x)`` (``x`` already printed and parenthesised)."""
+    """Code for ``erf(x)`` (``x`` already printed and parenthesised): in symbp's generated
+    modules a call of their runtime helper ``_erf(xp, x)`` (array-API operations only); in
+    any other NumPy printer (plain ``lambdify``) the same formula written out with ``polyval``."""
+    if getattr(printer, "runtime_erf", False):
+        return f"_erf(xp, {x})"
     np_ = lambda name: np_name(printer, name)  # noqa: E731
     a = f"{np_('abs')}({x})"
     s = f"{np_('minimum')}({a}, {_CUT})"
