@@ -238,7 +238,8 @@ class ScatterRows(MatrixExpr):
 
     def _numpycode(self, printer, **kwargs):
         ids, g = self.args[:2]
-        arange = f"{_np(printer, 'arange')}({printer._print(self.args[2])})"
+        on = f"**_on({printer._print(ids)})"  # on the ids' device
+        arange = f"{_np(printer, 'arange')}({printer._print(self.args[2])}, {on})"
         grad = code_paren(printer, g)  # a step's name: the one-hot matrix takes its dtype
         onehot = f"{_np(printer, 'astype')}({printer._print(ids)} == {arange}, {grad}.dtype)"
         return f"({onehot}.T @ {grad})"
