@@ -19,7 +19,7 @@ from .errors import SymbpError
 from .ir import Derivation, Step
 from .naming import Namer
 from .primitives.conv import RUNTIME_KINDS
-from .primitives.gaussian import ERF_TABLES, GELU, NormalCDF
+from .primitives.gaussian import ERF_TABLES, reads_erf
 from .printing import BatchMean, CodePrinter
 from .source import docstring_safe, literal, one_line
 from .text import unicode
@@ -253,7 +253,8 @@ def plan_module(d: Derivation, command: str) -> dict:
         "batched": batch_plan(d)[1],
         "random_data": random_data_plan(d, p.names),
         "tensor_ops": _uses_tensor_ops(d),
-        "erf": ERF_TABLES if _uses_erf(d) else None,
+        "erf": ERF_TABLES if reads_erf(s.expr for s in (*d.forward, *d.backward)) else None,
+        "einsum": any(node.kind == "einsum" for node in d.graph.nodes),
         "pi_sqrt": math.sqrt(math.pi),
     }
     if d.outputs:
@@ -264,11 +265,6 @@ def plan_module(d: Derivation, command: str) -> dict:
 def _uses_tensor_ops(d: Derivation) -> bool:
     """Whether a step calls the runtime helpers of conv2d and pooling (tensor_ops.py.j2)."""
     return any(node.kind in RUNTIME_KINDS for node in d.graph.nodes)
-
-
-def _uses_erf(d: Derivation) -> bool:
-    """Whether a step reads the normal CDF (GELU and its derivative): the runtime's ``_erf``."""
-    return any(s.expr.has(NormalCDF, GELU) for s in (*d.forward, *d.backward))
 
 
 def _predict_plan(p: _Planner, d: Derivation) -> dict:

@@ -16,7 +16,7 @@ def run(*args):
 def test_demo_checks_every_example():
     result = run("demo", "--plot", "")
     assert result.returncode == 0, result.stderr
-    assert "All 12 models agree with autograd" in result.stdout
+    assert "All 13 models agree with autograd" in result.stdout
     assert "held-out accuracy" in result.stdout or "skipped" in result.stdout
     assert "W1_bar" in result.stdout
 

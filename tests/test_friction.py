@@ -36,7 +36,7 @@ def test_demo_without_autograd_checks_every_example_with_finite_differences():
     result = run_without("autograd", "demo", "--plot", "")
     assert result.returncode == 0, result.stderr
     assert "autograd is not installed" in result.stdout and "pip install autograd" in result.stdout
-    assert result.stdout.rstrip().endswith("All 12 models agree with fd to rtol 1e-5.")
+    assert result.stdout.rstrip().endswith("All 13 models agree with fd to rtol 1e-5.")
 
 
 def test_check_skips_a_missing_reference_with_a_note_and_checks_the_others():

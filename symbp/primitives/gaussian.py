@@ -15,7 +15,7 @@ import sympy as sp
 from .base import Primitive, code_paren, np_name, register, unicode_call
 from .elementwise import _latex_call
 
-__all__ = ["NormalPDF", "NormalCDF", "GELU", "erf_code", "ERF_TABLES"]
+__all__ = ["NormalPDF", "NormalCDF", "GELU", "erf_code", "reads_erf", "ERF_TABLES"]
 
 
 def _erf_tables(terms: int = 36, depth: int = 24) -> tuple[list, list, list]:
@@ -41,6 +41,12 @@ _CUT, _FAR = 2.5, 6.0  # series below _CUT; erf(6) is 1 in float64
 
 ERF_TABLES = {"series": _SERIES, "cf_num": _CF_NUM, "cf_den": _CF_DEN, "cut": _CUT, "far": _FAR}
 """What ``templates/erf_ops.py.j2`` writes into a generated module that reads ``erf``."""
+
+
+def reads_erf(exprs) -> bool:
+    """Whether any of ``exprs`` reads the normal CDF (GELU and its derivative do): the
+    generated module then carries the runtime helper ``_erf``."""
+    return any(e.has(NormalCDF, GELU) for e in exprs)
 
 
 def erf_code(printer, x: str) -> str:
