@@ -76,13 +76,17 @@ _WIDTH = 90  # a longer sum over several paths is broken before each "="
 
 
 def evaluate_at(expr, env: dict):
-    """The value of ``expr`` with the symbols of ``env`` substituted (explicit matrices)."""
+    """The value of ``expr`` with the symbols of ``env`` substituted (explicit matrices);
+    a value with floats in it is a float (``0.3·√2`` is ``0.424...``: else every later step
+    would carry the exact ``√2`` and ``exp`` terms along, growing without end)."""
     value = expr.xreplace(env)
     if getattr(value, "is_Matrix", False):
         value = value.replace(lambda e: isinstance(e, sp.OneMatrix),
                               lambda e: sp.ones(*e.shape))
-        return sp.ImmutableMatrix(value.doit().as_explicit())
-    return value.doit()
+        value = sp.ImmutableMatrix(value.doit().as_explicit())
+    else:
+        value = value.doit()
+    return value.evalf() if value.has(sp.Float) else value
 
 
 def format_full(value, shape) -> str:
@@ -103,7 +107,10 @@ def format_full(value, shape) -> str:
 def _value(sym, value):
     try:
         if isinstance(sym, sp.MatrixSymbol):
-            return sp.ImmutableMatrix(np.atleast_2d(np.asarray(value)).tolist())
+            array = np.atleast_2d(np.asarray(value))
+            if array.ndim > 2:  # a tensor: its matrix view (the first axis, the rest flattened)
+                array = array.reshape(array.shape[0], -1)
+            return sp.ImmutableMatrix(array.tolist())
         return sp.Float(value) if isinstance(value, float) else sp.sympify(value)
     except (TypeError, ValueError, sp.SympifyError) as exc:
         raise SymbpError(f"the value given for {sym.name} is not a number or matrix.") from exc
@@ -149,7 +156,7 @@ def teaching_values(model: Model) -> dict:
     values = {}
     for sym in (*model.params, *model.data):
         raw = drawn[sym.name]
-        raw = np.eye(raw.shape[1])[np.argmax(raw, axis=1)] if sym in labels else raw
+        raw = np.eye(raw.shape[-1])[np.argmax(raw, axis=-1)] if sym in labels else raw
         values[sym] = np.round(raw, 1) if sym.is_Matrix else round(float(np.ravel(raw)[0]), 1)
     return values
 

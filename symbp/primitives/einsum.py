@@ -14,12 +14,14 @@ Like every tensor class, its SymPy shape is the output's matrix view (``tensor.p
 
 from __future__ import annotations
 
+import itertools
+
 import sympy as sp
 from sympy.core.symbol import Str
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from .base import Primitive, np_name, register
-from .tensor import TensorOps, matrix_view
+from .tensor import TensorOps, explicit_value, matrix_view, view_entry
 
 __all__ = ["Einsum", "parse"]
 
@@ -57,6 +59,27 @@ class Einsum(TensorOps, MatrixExpr):
     def shape(self):
         dims = self.tensor_shape
         return dims if len(dims) == 2 else matrix_view(dims)
+
+    def _entry(self, i, j, **kwargs):
+        """``Σ`` over the summed indices of the operands' product, at the output index that
+        entry ``(i, j)`` of the matrix view holds (row-major)."""
+        inputs, output = parse(self.spec)
+        sizes, flat = self.sizes, i * self.shape[1] + j
+        at = {}
+        for c in reversed(output[1:]):
+            flat, at[c] = sp.floor(flat / sizes[c]), sp.Mod(flat, sizes[c])
+        at[output[0]] = flat
+        summed = [c for c in dict.fromkeys("".join(inputs)) if c not in at]
+        operands = list(zip(self.args[:-1], inputs, self.args[-1][1:], strict=True))
+        terms = []
+        for values in itertools.product(*(range(int(sizes[c])) for c in summed)):
+            at.update(zip(summed, values, strict=True))
+            terms.append(sp.Mul(*(view_entry(x, tuple(shape), tuple(at[c] for c in idx))
+                                  for x, idx, shape in operands)))
+        return sp.Add(*terms)
+
+    def doit(self, **hints):
+        return explicit_value(self, hints)
 
     def _latex(self, printer):
         inputs, output = parse(self.spec)

@@ -35,6 +35,7 @@ from sympy.matrices.expressions.special import OneMatrix, ZeroMatrix
 
 from ..matalg import neg
 from .base import Primitive, code_paren, np_name, register
+from .tensor import explicit_value
 
 __all__ = ["InvStd", "Normalize", "CausalMask", "Embedding", "StatMean", "ScatterRows"]
 
@@ -49,6 +50,19 @@ def _axis_code(axis: int) -> str:
     return f"axis={-1 if axis == 1 else -2}, keepdims=True"
 
 
+def _line(x, axis: int, i, j) -> list:
+    """The entries of ``x`` that entry ``(i, j)``'s statistic reads: its row (``axis=1``) or
+    its column (``axis=0``)."""
+    rows, cols = x.shape
+    if axis == 1:
+        return [x[i, k] for k in range(int(cols))]
+    return [x[k, j] for k in range(int(rows))]
+
+
+def _mean(values: list):
+    return sp.Add(*values) / len(values)
+
+
 class _Stat(MatrixExpr):
     """A statistic of ``X`` along ``axis`` (1: each row, 0: each column), kept as a column
     (``T x 1``) or a row (``1 x d``)."""
@@ -56,6 +70,9 @@ class _Stat(MatrixExpr):
     @property
     def axis(self) -> int:
         return int(self.args[-1])
+
+    def doit(self, **hints):
+        return explicit_value(self, hints)
 
     @property
     def shape(self):
@@ -73,6 +90,11 @@ class InvStd(_Stat):
         x, eps = (printer._print(a) for a in self.args[:2])
         return (rf"\left(\operatorname{{var}}_{{\text{{{_AXIS_TEXT[self.axis]}}}}}\left({x}\right)"
                 rf" + {eps}\right)^{{-1/2}}")
+
+    def _entry(self, i, j, **kwargs):
+        line = _line(self.args[0], self.axis, i, j)
+        mean = _mean(line)
+        return 1 / sp.sqrt(_mean([(v - mean) ** 2 for v in line]) + self.args[1])
 
     def _sympystr(self, printer):
         x, eps = (printer._print(a) for a in self.args[:2])
@@ -102,6 +124,9 @@ class StatMean(_Stat):
     def _sympystr(self, printer):
         return f"mean_{_AXIS_TEXT[self.axis]}({printer._print(self.args[0])})"
 
+    def _entry(self, i, j, **kwargs):
+        return _mean(_line(self.args[0], self.axis, i, j))
+
     def _numpycode(self, printer, **kwargs):
         return f"{_np(printer, 'mean')}({printer._print(self.args[0])}, {_axis_code(self.axis)})"
 
@@ -119,6 +144,14 @@ class Normalize(MatrixExpr):
     @property
     def axis(self) -> int:
         return int(self.args[2])
+
+    def _entry(self, i, j, **kwargs):
+        x, r = self.args[:2]
+        scale = r[i, 0] if self.axis == 1 else r[0, j]
+        return (x[i, j] - _mean(_line(x, self.axis, i, j))) * scale
+
+    def doit(self, **hints):
+        return explicit_value(self, hints)
 
     def _latex(self, printer):
         x, r = (printer._print(a) for a in self.args[:2])
@@ -178,6 +211,15 @@ class CausalMask(MatrixExpr):
     def shape(self):
         return self.args[0].shape
 
+    def _entry(self, i, j, **kwargs):  # the batched view: row i, column j = T t + s
+        row, col = i, j
+        if self.args[1]:
+            row, col = sp.floor(j / self.tensor_shape[-1]), sp.Mod(j, self.tensor_shape[-1])
+        return sp.Piecewise((self.args[0][i, j], sp.Le(col, row)), (-sp.oo, True))
+
+    def doit(self, **hints):
+        return explicit_value(self, hints)
+
     def _latex(self, printer):
         return rf"\operatorname{{mask}}\left({printer._print(self.args[0])}\right)"
 
@@ -205,6 +247,17 @@ class Embedding(MatrixExpr):
     def shape(self):
         return (self.args[0].shape[0], self.args[1].shape[1])
 
+    def _entry(self, i, j, **kwargs):  # onehot(ids) E: the row an id names, zero for no row
+        ids, table = self.args
+        key = ids[i, 0]
+        if key.is_Number and key == int(key) and 0 <= int(key) < table.shape[0]:
+            return table[int(key), j]
+        return sp.Add(*(sp.KroneckerDelta(key, v) * table[v, j]
+                        for v in range(int(table.shape[0]))))
+
+    def doit(self, **hints):
+        return explicit_value(self, hints)
+
     def _latex(self, printer):
         ids, table = (printer._print(a) for a in self.args)
         return rf"{table}\left[{ids}\right]"
@@ -227,6 +280,14 @@ class ScatterRows(MatrixExpr):
     @property
     def shape(self):
         return (self.args[2], self.args[1].shape[1])
+
+    def _entry(self, i, j, **kwargs):  # the rows of G whose id is i, added
+        ids, g = self.args[:2]
+        return sp.Add(*(sp.KroneckerDelta(ids[t, 0], i) * g[t, j]
+                        for t in range(int(ids.shape[0]))))
+
+    def doit(self, **hints):
+        return explicit_value(self, hints)
 
     def _latex(self, printer):
         ids, g = (printer._print(a) for a in self.args[:2])

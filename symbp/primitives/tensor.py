@@ -22,7 +22,8 @@ from .base import Primitive, np_name, register
 
 __all__ = ["TensorOps", "TensorSymbol", "Flatten", "Unflatten", "Rows", "Batched", "reshape",
            "BatchBroadcast", "BatchSum", "tensor_shape", "full_shape", "is_tensor",
-           "matrix_view", "tensor_shape_or_none", "misaligned", "TensorElementwise"]
+           "matrix_view", "tensor_shape_or_none", "misaligned", "TensorElementwise",
+           "explicit_value", "view_entry"]
 
 
 def matrix_view(shape: tuple) -> tuple:
@@ -31,6 +32,31 @@ def matrix_view(shape: tuple) -> tuple:
     if len(shape) == 1:
         return (sp.Integer(1), sp.sympify(shape[0]))
     return (sp.sympify(shape[0]), sp.Integer(math.prod(int(d) for d in shape[1:])))
+
+
+def explicit_value(expr, hints: dict):
+    """What ``doit`` gives for a class whose value is its entries (``_entry``): the explicit
+    matrix when every matrix argument evaluates to one, else ``expr`` rebuilt from its
+    evaluated arguments (so an enclosing product or sum can go on exactly)."""
+    deep = hints.get("deep", True)
+    args = [a.doit(**hints) if deep and getattr(a, "is_Matrix", False) else a for a in expr.args]
+    rebuilt = type(expr)(*args)
+    rows, cols = (sp.sympify(k) for k in rebuilt.shape)
+    mats = [a for a in args if getattr(a, "is_Matrix", False)]
+    if not all(isinstance(a, sp.MatrixBase) for a in mats) or not (rows.is_Integer
+                                                                   and cols.is_Integer):
+        return rebuilt
+    return sp.ImmutableMatrix(int(rows), int(cols), lambda i, j: rebuilt._entry(i, j))
+
+
+def view_entry(x, shape: tuple, index: tuple):
+    """Entry ``index`` of the tensor ``x`` of full ``shape``, read off its matrix view."""
+    if len(shape) == 1:
+        return x[0, index[0]]
+    col = 0
+    for k, size in zip(index[1:], shape[1:], strict=True):
+        col = col * size + k
+    return x[index[0], col]
 
 
 class TensorOps:
@@ -278,6 +304,9 @@ class BatchBroadcast(TensorOps, MatrixExpr):
     def _sympystr(self, printer):
         return f"𝟙 ⊗ {printer._print(self.args[0])}"
 
+    def doit(self, **hints):
+        return explicit_value(self, hints)
+
     def _numpycode(self, printer, **kwargs):
         n, (t, d) = printer._print(self.args[1]), self.args[0].shape
         return (f"{np_name(printer, 'broadcast_to')}({printer._print(self.args[0])}, "
@@ -299,6 +328,13 @@ class BatchSum(MatrixExpr):
 
     def _sympystr(self, printer):
         return f"Σ_batch {printer._print(self.args[0])}"
+
+    def _entry(self, i, j, **kwargs):  # entry (i, j) of every sequence: row b of the view
+        g, cols = self.args[0], self.args[2]
+        return sp.Add(*(g[b, i * cols + j] for b in range(int(g.shape[0]))))
+
+    def doit(self, **hints):
+        return explicit_value(self, hints)
 
     def _numpycode(self, printer, **kwargs):
         return f"{np_name(printer, 'sum')}({printer._print(self.args[0])}, axis=0)"
