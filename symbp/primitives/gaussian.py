@@ -66,22 +66,33 @@ def erf_code(printer, x: str) -> str:
     return f"{np_('sign')}({x}) * {np_('where')}({a} < {_CUT}, {series}, {tail})"
 
 
-class NormalPDF(sp.Function):
-    """The standard normal density ``φ(x) = exp(-x²/2) / √(2π)``."""
+class _ClosedForm(sp.Function):
+    """A one-argument function with a closed form (``formula``): a number evaluates to it, and
+    so does ``evalf``; every other argument stays the function itself."""
 
     nargs = 1
 
+    @staticmethod
+    def formula(x):
+        raise NotImplementedError
+
     @classmethod
     def eval(cls, x):
-        if x.is_Number:
-            return sp.exp(-x**2 / 2) / sp.sqrt(2 * sp.pi)
-        return None
+        return cls.formula(x) if x.is_Number else None
+
+    def _eval_evalf(self, prec):
+        return self.formula(self.args[0]).evalf(prec)
+
+
+class NormalPDF(_ClosedForm):
+    """The standard normal density ``φ(x) = exp(-x²/2) / √(2π)``."""
+
+    @staticmethod
+    def formula(x):
+        return sp.exp(-x**2 / 2) / sp.sqrt(2 * sp.pi)
 
     def fdiff(self, argindex=1):
         return -self.args[0] * self
-
-    def _eval_evalf(self, prec):
-        return (sp.exp(-self.args[0]**2 / 2) / sp.sqrt(2 * sp.pi)).evalf(prec)
 
     def _latex(self, printer, exp=None):
         return _latex_call(printer, r"\varphi", self.args, exp)
@@ -94,22 +105,15 @@ class NormalPDF(sp.Function):
         return f"({1 / math.sqrt(2 * math.pi)!r} * {np_name(printer, 'exp')}(-0.5 * {x} ** 2))"
 
 
-class NormalCDF(sp.Function):
+class NormalCDF(_ClosedForm):
     """The standard normal CDF ``Φ(x) = (1 + erf(x/√2)) / 2``."""
 
-    nargs = 1
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_Number:
-            return (1 + sp.erf(x / sp.sqrt(2))) / 2
-        return None
+    @staticmethod
+    def formula(x):
+        return (1 + sp.erf(x / sp.sqrt(2))) / 2
 
     def fdiff(self, argindex=1):
         return NormalPDF(self.args[0])
-
-    def _eval_evalf(self, prec):
-        return ((1 + sp.erf(self.args[0] / sp.sqrt(2))) / 2).evalf(prec)
 
     def _latex(self, printer, exp=None):
         return _latex_call(printer, r"\Phi", self.args, exp)
@@ -122,23 +126,16 @@ class NormalCDF(sp.Function):
         return f"(0.5 + 0.5 * {erf_code(printer, x)})"
 
 
-class GELU(sp.Function):
+class GELU(_ClosedForm):
     """The exact GELU ``x Φ(x)``; derivative ``Φ(x) + x φ(x)``."""
 
-    nargs = 1
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_Number:
-            return x * NormalCDF(x)
-        return None
+    @staticmethod
+    def formula(x):
+        return x * NormalCDF(x)
 
     def fdiff(self, argindex=1):
         x = self.args[0]
         return NormalCDF(x) + x * NormalPDF(x)
-
-    def _eval_evalf(self, prec):
-        return (self.args[0] * NormalCDF(self.args[0])).evalf(prec)
 
     def _latex(self, printer, exp=None):
         return _latex_call(printer, r"\operatorname{GELU}", self.args, exp)
