@@ -19,7 +19,7 @@ __all__ = ["VocabularyLowering"]
 
 class VocabularyLowering:
     """A mixin of ``printing.CodePrinter``, which provides ``_print``, ``_paren``,
-    ``_dtype``, ``prelude``, ``namer``, ``_lse``, ``batched`` and ``batch_size``."""
+    ``_dtype``, ``prelude``, ``namer``, ``_lse``, ``_shared``, ``batched`` and ``batch_size``."""
 
     def _row_parts(self, z) -> tuple[str, str, str]:
         """Emit (once) ``shift = Z - rowmax``, ``exp(shift)``, its row sums."""
@@ -34,6 +34,14 @@ class VocabularyLowering:
             ]
             self._lse[code] = (shift, exps, sums)
         return self._lse[code]
+
+    def shared(self, code: str, base: str) -> str:
+        """A temporary ``base`` holding ``code``, emitted once per function (``prelude``) and
+        read by every later use: a GELU's forward and backward share one ``Φ``."""
+        if code not in self._shared:
+            name = self._shared[code] = self.namer.claim(base)
+            self.prelude.append((name, code))
+        return self._shared[code]
 
     def _arg(self, expr) -> str:
         return self._print(expr.args[0])

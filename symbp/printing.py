@@ -43,8 +43,6 @@ class BatchMean(sp.Function):
 
 
 class CodePrinter(VocabularyLowering, MatrixNotation, NumPyPrinter):
-    runtime_erf = True  # erf is the generated module's runtime helper _erf (templates/erf_ops.py.j2)
-
     """Prints derivation expressions as array-API code for one function body (the notation
     of ``printbase.MatrixNotation`` in Python: brackets, sums, ``(x > 0)`` masks).
 
@@ -54,6 +52,7 @@ class CodePrinter(VocabularyLowering, MatrixNotation, NumPyPrinter):
     """
 
     _step = ("({x} > 0)", "({x} >= 0)", None)
+    runtime_normal_cdf = True  # Φ is the runtime helper _normal_cdf (templates/erf_ops.py.j2)
 
     def __init__(self, names: dict, namer: Namer):
         super().__init__({"fully_qualified_modules": True, "allow_unknown_functions": False,
@@ -62,6 +61,7 @@ class CodePrinter(VocabularyLowering, MatrixNotation, NumPyPrinter):
         self.namer = namer
         self.prelude: list[tuple[str, str]] = []
         self._lse: dict[str, tuple[str, str, str]] = {}
+        self._shared: dict[str, str] = {}  # code -> the temporary holding it (``shared``)
         self._bound: dict = {}
         self._broadcast_ok = False
         self.uses_dtype = False  # whether the code reads the variable dtype

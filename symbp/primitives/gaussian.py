@@ -1,9 +1,12 @@
 """The exact GELU ``x Φ(x)`` and the standard normal density ``φ`` and CDF ``Φ`` it reads.
 
-NumPy has no ``erf``, so ``Φ`` prints as a series (``|x| < 2.5``) and a continued fraction
-of ``erfc`` (beyond, up to 6 where ``erf`` is 1 in float64), both evaluated with ``polyval``
-and accurate to a few units in the last place of a float64. The coefficients are computed
-once, exactly, by SymPy.
+NumPy and the array API have no ``erf``, so ``Φ(x)`` prints as two polynomials in
+``z = x/√2``: ``Φ = ½ + ½ z P(z²)`` for ``|z| < 1.5`` and, beyond, the tail
+``½ erfc(|z|) = ½ e^{-z²} Q(t) / |z|`` with ``t = 1/|z|`` (held at 1/6 beyond 6, where
+``erfc`` is below half an ulp of 1), read as ``Φ`` for ``x < 0`` and ``1 - Φ`` above. Both are Chebyshev
+interpolants computed by ``mpmath.chebyfit`` at 50 digits (``tests/test_gaussian_tables.py``
+recomputes them): ``erf`` to a few units in the last place, and the lower tail of ``Φ`` to
+relative 1e-14 down to ``x = -8.4`` (2% beyond, where it is below 1e-17).
 """
 
 from __future__ import annotations
@@ -15,55 +18,48 @@ import sympy as sp
 from .base import Primitive, code_paren, np_name, register, unicode_call
 from .elementwise import _latex_call
 
-__all__ = ["NormalPDF", "NormalCDF", "GELU", "erf_code", "reads_erf", "ERF_TABLES"]
+__all__ = ["NormalPDF", "NormalCDF", "GELU", "normal_cdf_code", "reads_erf", "ERF_TABLES"]
 
+_CUT, _FAR = 1.5, 6.0  # |z| where the tail takes over; where erfc(|z|) is no longer read
+_SMALL = (1.5889546007818838e-13, -4.9101179846805086e-12, 8.685870114391334e-11,
+          -1.2083048517022723e-09, 1.4765666857055745e-08, -1.6359841594724727e-07,
+          1.6461484722454145e-06, -1.4925602741550847e-05, 0.00012055330429899759,
+          -0.0008548326929470691, 0.005223977623179348, -0.02686617064480267,
+          0.11283791670952624, -0.37612638903183676, 1.1283791670955126)
+"""erf(z)/z as a polynomial in u = z² on [0, 1.5²] (highest power first)."""
+_TAIL = (2.1155243771325294, -16.031367542727054, 56.65337603926299, -123.65814656055475,
+         185.82578353726151, -202.32180670546393, 162.7797037188101, -96.04135178524685,
+         39.62971941679495, -9.974948783390952, 1.0469708352983667, -0.33867914004335015,
+         0.46418326125112225, -0.0036352511899607814, -0.28187236395594634,
+         -8.407962144163968e-06, 0.564189731530364)
+"""e^{b²} erfc(b) b as a polynomial in t = 1/b on [1/6, 1/1.5] (highest power first)."""
 
-def _erf_tables(terms: int = 36, depth: int = 24) -> tuple[list, list, list]:
-    """Coefficients (highest power first, for ``polyval``) of the series
-    ``erf(s) = 2/√π e^{-s²} s Σ (2s²)^k / (2k+1)!!`` and of the continued fraction
-    ``erfc(b) = e^{-b²}/√π · 1/(b + ½/(b + 1/(b + 3/2/(b + ...))))`` written as
-    ``den(b) / num(b)`` (both with positive coefficients: no cancellation)."""
-    series, term = [], sp.Integer(1)
-    for k in range(terms):
-        series.append(float(term))
-        term *= sp.Rational(2, 2 * k + 3)
-    b = sp.Symbol("b")
-    num, den = b, sp.Integer(1)
-    for k in range(depth, 0, -1):
-        num, den = sp.expand(b * num + sp.Rational(k, 2) * den), num
-    coeffs = [[float(c) for c in sp.Poly(p, b).all_coeffs()] for p in (num, den)]
-    return series[::-1], coeffs[0], coeffs[1]
-
-
-_SERIES, _CF_NUM, _CF_DEN = _erf_tables()
-_CUT, _FAR = 2.5, 6.0  # series below _CUT; erf(6) is 1 in float64
-
-
-ERF_TABLES = {"series": _SERIES, "cf_num": _CF_NUM, "cf_den": _CF_DEN, "cut": _CUT, "far": _FAR}
-"""What ``templates/erf_ops.py.j2`` writes into a generated module that reads ``erf``."""
+ERF_TABLES = {"small": _SMALL, "tail": _TAIL, "cut": _CUT, "far": _FAR,
+              "sqrt_half": 1 / math.sqrt(2)}
+"""What ``templates/erf_ops.py.j2`` writes into a generated module that reads ``Φ``."""
 
 
 def reads_erf(exprs) -> bool:
     """Whether any of ``exprs`` reads the normal CDF (GELU and its derivative do): the
-    generated module then carries the runtime helper ``_erf``."""
+    generated module then carries the runtime helper ``_normal_cdf``."""
     return any(e.has(NormalCDF, GELU) for e in exprs)
 
 
-def erf_code(printer, x: str) -> str:
-    """Code for ``erf(x)`` (``x`` already printed and parenthesised): in symbp's generated
-    modules a call of their runtime helper ``_erf(xp, x)`` (array-API operations only); in
-    any other NumPy printer (plain ``lambdify``) the same formula written out with ``polyval``."""
-    if getattr(printer, "runtime_erf", False):
-        return f"_erf(xp, {x})"
+def normal_cdf_code(printer, x: str) -> str:
+    """Code for ``Φ(x)`` (``x`` already printed and parenthesised): in symbp's generated
+    modules a call of their runtime helper ``_normal_cdf(xp, x)`` (array-API operations
+    only); in any other NumPy printer (plain ``lambdify``) the same formula with ``polyval``."""
+    if getattr(printer, "runtime_normal_cdf", False):
+        return f"_normal_cdf(xp, {x})"
     np_ = lambda name: np_name(printer, name)  # noqa: E731
-    a = f"{np_('abs')}({x})"
-    s = f"{np_('minimum')}({a}, {_CUT})"
-    b = f"{np_('clip')}({a}, {_CUT}, {_FAR})"
-    poly = lambda c, v: f"{np_('polyval')}({c!r}, {v})"  # noqa: E731
-    series = f"{2 / math.sqrt(math.pi)!r} * {np_('exp')}(-{s} ** 2) * {s} * {poly(_SERIES, s + ' ** 2')}"
-    tail = (f"1 - {np_('exp')}(-{b} ** 2) * {poly(_CF_DEN, b)} / "
-            f"({math.sqrt(math.pi)!r} * {poly(_CF_NUM, b)})")
-    return f"{np_('sign')}({x}) * {np_('where')}({a} < {_CUT}, {series}, {tail})"
+    z = f"({x} * {1 / math.sqrt(2)!r})"
+    s = f"{np_('minimum')}({np_('abs')}({z}), {_CUT})"
+    b = f"{np_('maximum')}({np_('abs')}({z}), {_CUT})"
+    small = f"(0.5 + 0.5 * {np_('sign')}({z}) * {s} * {np_('polyval')}({list(_SMALL)!r}, {s} ** 2))"
+    t = f"1 / {np_('minimum')}({b}, {_FAR})"
+    tail = f"(0.5 * {np_('exp')}(-{b} ** 2) / {b} * {np_('polyval')}({list(_TAIL)!r}, {t}))"
+    return (f"{np_('where')}({np_('abs')}({z}) < {_CUT}, {small}, "
+            f"{np_('where')}({x} < 0, {tail}, 1 - {tail}))")
 
 
 class _ClosedForm(sp.Function):
@@ -122,8 +118,11 @@ class NormalCDF(_ClosedForm):
         return unicode_call(printer, self, "Φ")
 
     def _numpycode(self, printer, **kwargs):
-        x = f"({code_paren(printer, self.args[0])} * {1 / math.sqrt(2)!r})"
-        return f"(0.5 + 0.5 * {erf_code(printer, x)})"
+        """Printed once per generated function where the printer shares values (a GELU's
+        forward and backward read the same ``Φ``)."""
+        code = normal_cdf_code(printer, code_paren(printer, self.args[0]))
+        share = getattr(printer, "shared", None)
+        return share(code, "Phi") if share else code
 
 
 class GELU(_ClosedForm):
