@@ -44,3 +44,13 @@ def test_quick_benchmark_writes_a_report_of_every_section(tmp_path):
         assert heading in report, heading
     assert "threadpoolctl" in report and "--quick" in report
     assert "Earlier" not in report and "earlier measurements" not in report.lower()
+
+
+def test_a_framework_ahead_of_the_expert_too_is_explained_not_hidden():
+    from benchmarks.summary import _peer_text
+
+    stats = lambda **m: {"stats": {k.replace("_", " "): {"median": v} for k, v in m.items()}}  # noqa: E731
+    ahead_of_both = _peer_text(stats(symbp_generated=1.0, expert_NumPy=0.98, JAX_jit=0.7), "JAX jit", 0.7)
+    assert "JAX jit 0.70x generated and 0.71x the expert NumPy: XLA" in ahead_of_both
+    only_generated = _peer_text(stats(symbp_generated=1.0, expert_NumPy=0.5, JAX_jit=0.7), "JAX jit", 0.7)
+    assert only_generated == "JAX jit 0.70x generated"
