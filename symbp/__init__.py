@@ -9,9 +9,9 @@ z1 = w·x - 1
 L = z1^2
 # backward
 z1_bar = 2·z1
-w_bar = x·z1_bar
+w_bar = meanₙ(x·z1_bar)
 >>> d.gradients[w]
-x*z1_bar
+BatchMean(x*z1_bar)
 """
 
 from . import tensors  # sb.tensors.shape(expr)

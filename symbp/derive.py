@@ -8,20 +8,32 @@
    (``Z1 = X W1 + 1 b1`` rather than a separate ``X W1`` step); adjoints that
    are a bare copy of another adjoint get no step of their own.
 3. Steps are named in order (``Z1``, ``A1``, ..., ``L``; ``Z1_bar``, ...).
+4. A scalar model describes one sample and its code averages over N samples: each term of
+   a parameter-side adjoint (a node no data reaches) that reads a per-sample value is
+   wrapped in ``BatchMean`` (``w_bar = meanₙ(x·z_bar)``), so every consumer shows the mean
+   the code computes.
+
+Besides the steps, the Derivation records what its consumers would otherwise read off the
+graph: each step's N-d ``full_shape`` and block title, the node kinds present (``kinds``)
+and each parameter's initialisation (``init``, from ``fans.init_facts``).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 import sympy as sp
 
 from .errors import SymbpError
+from .fans import init_facts
 from .graph import Graph, Node, value
 from .ir import Derivation, InlinedAdjoint, Role, Step, Term
 from .model import Model
 from .naming import Namer, adjoint_name
-from .primitives import node_kinds
+from .primitives import REGISTRY, node_kinds
+from .primitives.mean import BatchMean
+from .primitives.tensor import tensor_shape_or_none
 from .rules import Ctx, times, vjp
 from .simplify import tidy
 from .tracing import trace
@@ -142,10 +154,13 @@ class _Sweep:
         self.final: dict = {}  # provisional symbol -> final symbol or folded expression
         self.names: dict[int, str] = {}  # node -> step name
         self.inlined: list[InlinedAdjoint] = []  # adjoints of forward steps without a step
+        self.full: dict[int, tuple] = {}  # node -> the N-d shape of its forward step's arrays
         read, uses = self.scan()
         folded = self.folded(read)
         forward = self.forward_steps(folded)
         backward = self.backward_steps(folded, uses)
+        if model.is_scalar:
+            forward, backward = _sample_means(self.graph, forward, backward)
         gradients = {self.nodes[s.node].attr: s.expr for s in backward if s.role is Role.GRADIENT}
         for p in model.params:
             if p not in gradients:
@@ -153,9 +168,10 @@ class _Sweep:
         root = self.prov[self.graph.root]
         outputs = {k: self.final.get(self.prov[i], self.prov[i])
                    for k, i in self.graph.outputs.items()}
+        kinds = tuple(dict.fromkeys(node.kind for node in self.nodes))
         return Derivation(model, forward, backward, gradients, self.final.get(root, root),
                           outputs, self.graph, self.identifiers, tuple(self.order),
-                          tuple(self.inlined))
+                          tuple(self.inlined), kinds, init_facts(self.graph))
 
     def forward_steps(self, folded: set[int]) -> list[Step]:
         """One step per operation, folded nodes written into their user."""
@@ -171,8 +187,11 @@ class _Sweep:
             self.names[i] = self._forward_name(node)
             sym = _symbol(self.names[i], node.shape)
             self.final[self.prov[i]] = sym
+            self.full[i] = tuple(node.full_shape or tensor_shape_or_none(expr) or node.shape)
+            record = REGISTRY.get(node.kind)
+            block = record.block(node.attr) if record is not None and record.block else ""
             steps.append(Step(self.names[i], sym, expr, node.shape, self._role(node), i,
-                              kind=node.kind))
+                              kind=node.kind, full_shape=self.full[i], block=block))
         return steps
 
     def backward_steps(self, folded: set[int], uses: dict[int, int]) -> list[Step]:
@@ -201,7 +220,10 @@ class _Sweep:
             sym = _symbol(name, node.shape)
             self.final[self.adj[i]] = sym
             of = node.attr.name if node.kind == "param" else self.names.get(i, "")
-            steps.append(Step(name, sym, expr, node.shape, role, i, tuple(terms), of, node.kind))
+            full = (tuple(self.graph.model.shape_of(node.attr)) if node.kind == "param"
+                    else self.full.get(i)) or tensor_shape_or_none(expr) or node.shape
+            steps.append(Step(name, sym, expr, node.shape, role, i, tuple(terms), of, node.kind,
+                              full))
         return steps
 
     def _inline_adjoint(self, expr, folded: bool, uses: int) -> bool:
@@ -235,6 +257,28 @@ class _Sweep:
         while user not in self.names and user in self.user_of:
             user = self.user_of[user]
         return self.names.get(user, "L")
+
+
+def _sample_means(graph: Graph, forward: list[Step], backward: list[Step]):
+    """A scalar model's steps with each per-sample term of a parameter-side adjoint (a backward
+    step whose node no data reaches) in a ``BatchMean``; ``per_sample`` marks the steps whose
+    value differs from sample to sample (they read data outside a mean)."""
+    reach = [False] * len(graph.nodes)  # nodes that depend on data (per sample)
+    for node in graph.nodes:
+        reach[node.index] = node.kind == "data" or any(reach[a] for a in node.args)
+    batched = set(graph.model.data)
+    out = []
+    for step in (*forward, *backward):
+        if step.role in (Role.ADJOINT, Role.GRADIENT) and not reach[step.node] and any(
+                t.expr.free_symbols & batched for t in step.terms):
+            terms = tuple(Term(t.user, BatchMean(t.expr) if t.expr.free_symbols & batched
+                               else t.expr) for t in step.terms)
+            step = replace(step, expr=_total([t.expr for t in terms]), terms=terms)
+        elif step.expr.free_symbols & batched:
+            batched.add(step.symbol)
+            step = replace(step, per_sample=True)
+        out.append(step)
+    return out[:len(forward)], out[len(forward):]
 
 
 def derive(model: Model) -> Derivation:

@@ -80,11 +80,6 @@ def _scores(step, by_name) -> list[str]:
     return chain if chain and by_name[chain[-1]].kind == "scale" else []
 
 
-def _block_label(d: Derivation, step) -> str | None:
-    record = REGISTRY.get(step.kind)
-    return record.block(d.graph.nodes[step.node].attr) if record is not None and record.block else None
-
-
 def graph_dot(d: Derivation | Model, values: Mapping | None = None, collapse: bool = False) -> str:
     """The computational graph of ``d`` (a Derivation, or a Model to derive) as DOT text;
     ``collapse`` draws each norm or attention block as one node (see the module docstring)."""
@@ -110,7 +105,7 @@ def graph_dot(d: Derivation | Model, values: Mapping | None = None, collapse: bo
     for step in d.forward:
         if step.name in merged:
             continue
-        title = _block_label(d, step) if step.name in merged.values() else None
+        title = (step.block or None) if step.name in merged.values() else None
         expr = _block_expr(d, step, merged)
         label = _label(step.name if title is None else f"{step.name}: {title}", unicode(expr))
         lines.append(f"  {_quote(step.name)} [shape=ellipse, label={label}];")

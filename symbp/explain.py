@@ -28,6 +28,7 @@ from .ir import Derivation, Step, view
 from .model import Model, checked_values
 from .paths import Adjoint, edge_gradients, gradient_paths
 from .primitives import node_kinds
+from .primitives.mean import BatchMean
 from .primitives.tensor import tensor_shape_or_none
 from .text import format_value, unicode
 
@@ -47,8 +48,10 @@ TEXT = {
         "grads": "Parameter gradients:",
         "update": "Gradient-descent update (learning rate η):",
         "none": "none",
-        "grads_mean": "Parameter gradients (of one sample; the generated code averages them "
-                      "over the N samples):",
+        "grads_mean": "Parameter gradients (of the mean loss over the N samples: meanₙ(…) "
+                      "averages a per-sample term over the samples n = 1, …, N):",
+        "one_sample": "  (the numbers are those of the one sample above: N = 1, so each mean is "
+                      "its one term)",
         "uses": "({x} appears {k} times in {user}: one term per appearance)",
         "copy": "(no step of its own: the code uses {value} directly)",
         "inlined": "(no step of its own: the code writes it into the steps that use it)",
@@ -64,7 +67,9 @@ TEXT = {
         "grads": "参数的梯度：",
         "update": "权重更新（梯度下降，学习率 η）：",
         "none": "无",
-        "grads_mean": "参数的梯度（单个样本的梯度；生成的代码对 N 个样本取平均）：",
+        "grads_mean": "参数的梯度（N 个样本的平均损失的梯度：meanₙ(…) 是每个样本的项在 "
+                      "n = 1, …, N 上的平均）：",
+        "one_sample": "  （数值来自上面给出的一个样本：N = 1，每个平均值就是它唯一的一项）",
         "uses": "（{x} 在 {user} 中出现 {k} 次：每处一项）",
         "copy": "（代码里没有单独的一步：直接使用 {value}）",
         "inlined": "（代码里没有单独的一步：它直接写进用到它的步骤）",
@@ -191,6 +196,14 @@ class _Explainer:
     def forward(self, step: Step) -> str:
         return f"  {step.name} = {self.show(step.expr)}{self.number(step.symbol)}"
 
+    def local(self, e: Adjoint, user: str) -> str:
+        """``∂L/∂Z · ∂Z/∂W`` (upstream × local); ``meanₙ(...)`` where the derivation averages
+        the paths through ``user`` over the samples (a scalar model's parameter)."""
+        text = (f"{self.partial(user)} {'⊙' if self.kinds.get(user) in _ELEMENTWISE else '·'} "
+                f"{self.partial(e.of, user)}")
+        mean = all(isinstance(p.expr, BatchMean) for p in e.paths if p.user == user)
+        return f"meanₙ({text})" if mean else text
+
     def total(self, exprs) -> str:
         """``a + b - c``: the terms in the order given."""
         text = ""
@@ -202,8 +215,7 @@ class _Explainer:
     def chain(self, e: Adjoint) -> str:
         """``∂L/∂b = ∂L/∂Z1 · ∂Z1/∂b + ∂L/∂Z2 · ∂Z2/∂b = 𝟙ᵀ ∂L/∂Z1 + 𝟙ᵀ ∂L/∂Z2 = ...``."""
         users = list(dict.fromkeys(p.user for p in e.paths))
-        local = [f"{self.partial(u)} {'⊙' if self.kinds.get(u) in _ELEMENTWISE else '·'} "
-                 f"{self.partial(e.of, u)}" for u in users if not u == e.of == self.loss]
+        local = [self.local(e, u) for u in users if not u == e.of == self.loss]
         segments = [" + ".join(local)] if local else []
         terms = [p.expr for p in e.paths]
         same = terms == [e.expr] or (isinstance(e.expr, (sp.Add, sp.MatAdd))
@@ -244,7 +256,9 @@ class _Explainer:
         entries = gradient_paths(d)
         lines += ["", t["backward"], f"  {self.partial(self.loss)} = 1"]
         lines += [self.chain(e) for e in entries if e.role != "gradient"]
-        lines += ["", t["grads_mean" if model.is_scalar and model.data else "grads"]]
+        mean = model.is_scalar and bool(model.data)
+        lines += ["", t["grads_mean" if mean else "grads"]]
+        lines += [t["one_sample"]] if mean and self.values is not None else []
         lines += [self.chain(e) for e in entries if e.role == "gradient"]
         lines += ["", t["update"]]
         for p in model.params:
@@ -256,15 +270,7 @@ def full_shapes(d: Derivation) -> dict:
     """symbol -> the shape its arrays have (a tensor's N-d shape): the model's symbols, every
     forward step (its graph node's) and every backward step (its value's)."""
     shapes = {s: d.model.shape_of(s) for s in d.model.symbols if s not in d.model.dims}
-    nodes = getattr(d.graph, "nodes", [])
-    by_name = {}
-    for step in d.forward:
-        found = nodes[step.node].full_shape if 0 <= step.node < len(nodes) else None
-        shapes[step.symbol] = by_name[step.name] = tuple(found or tensor_shape_or_none(step.expr)
-                                                         or step.shape)
-    by_name.update({s.name: shapes[s] for s in d.model.symbols if s in shapes})
-    for step in d.backward:
-        shapes[step.symbol] = by_name.get(step.of) or tensor_shape_or_none(step.expr) or step.shape
+    shapes.update({s.symbol: s.shape if s.full_shape is None else s.full_shape for s in d.steps})
     return shapes
 
 

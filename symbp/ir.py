@@ -81,6 +81,10 @@ class Step:
     terms: tuple[Term, ...] = ()  # backward steps: the summed contributions
     of: str = ""  # backward steps: the name of the value it is the adjoint of
     kind: str = ""  # the graph node kind it computes (of a backward step: of its value)
+    full_shape: tuple | None = None  # the shape of its arrays: a tensor's N-d shape (``shape``
+    # is its matrix view); an adjoint's is its value's
+    block: str = ""  # forward steps: the title of the vocabulary block it closes ("layer norm")
+    per_sample: bool = False  # scalar models: its value differs from sample to sample
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -115,10 +119,12 @@ class Derivation:
     gradients: dict  # param symbol -> SymPy expression of its gradient
     loss: sp.Basic  # the symbol holding the loss
     outputs: dict = field(default_factory=dict)  # output name -> symbol
-    graph: object = None
+    graph: object = None  # the traced DAG (print(d.graph)); no consumer reads it (ARCHITECTURE.md)
     identifiers: dict = field(default_factory=dict)  # model symbol -> Python identifier
     order: tuple[int, ...] = ()  # graph nodes in the order the reverse sweep reached them
     inlined: tuple[InlinedAdjoint, ...] = ()  # adjoints of forward steps without a step
+    kinds: tuple[str, ...] = ()  # the graph node kinds present, in the order they first appear
+    init: dict = field(default_factory=dict)  # param symbol -> its ``fans.Init``
 
     @property
     def steps(self) -> list[Step]:

@@ -58,10 +58,19 @@ def _sections(d: Derivation) -> list[tuple[str, str]]:
     parts = [("Forward pass", align(equations(d, forward, printer)) if forward else ""),
              ("Loss", align(equations(d, loss, printer)) if loss else ""),
              ("Backward pass", align(equations(d, adjoints, printer)) if adjoints else ""),
-             ("Gradients", align(equations(d, grads, printer))),
+             ("Gradients", _mean_note(d) + align(equations(d, grads, printer))),
              ("The four equations of backpropagation", nielsen),
              ("Update rule", "Gradient descent with learning rate $\\eta$:\n" + align(update))]
     return [(title, body) for title, body in parts if body]
+
+
+def _mean_note(d: Derivation) -> str:
+    """A scalar model with data: the gradients are of the mean loss over the samples."""
+    if not (d.model.is_scalar and d.model.data):
+        return ""
+    return (r"The equations above are those of one sample; the loss minimised is their mean over "
+            r"the $N$ samples, so each gradient is the mean $\frac{1}{N}\sum_{n=1}^{N}$ of its "
+            r"per-sample terms over the samples $n = 1, \dots, N$." + "\n")
 
 
 def _tex_text(text: str) -> str:

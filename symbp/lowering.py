@@ -1,4 +1,4 @@
-"""What the array-API printer lends the vocabulary: row statements, masks, folds, means.
+"""What the array-API printer lends the vocabulary: row statements, masks, folds.
 
 The primitives print themselves (``_numpycode`` in ``symbp.primitives``); this
 mixin holds what they share: softmax, log-softmax and their cross-entropy are
@@ -6,7 +6,8 @@ lowered to statements, ``shift = Z - xp.max(Z, axis=1)``, ``exp(shift)`` and its
 row sums, emitted once per function (``prelude``) by ``_row_parts`` and shared
 by every later use (``softmax = exp / sum``, ``log_softmax = shift - log(sum)``,
 ``CE = -sum(Y * (shift - log(sum))) / n``); the step function as a 0/1 mask;
-``Max``/``Min`` folded; the scalar model's mean over samples.
+``Max``/``Min`` folded. (The scalar model's mean over samples prints itself:
+``primitives/mean.py``.)
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ __all__ = ["VocabularyLowering"]
 
 class VocabularyLowering:
     """A mixin of ``printing.CodePrinter``, which provides ``_print``, ``_paren``,
-    ``_dtype``, ``prelude``, ``namer``, ``_lse``, ``_shared``, ``batched`` and ``batch_size``."""
+    ``_dtype``, ``prelude``, ``namer``, ``_lse`` and ``_shared``."""
 
     def _row_parts(self, z) -> tuple[str, str, str]:
         """Emit (once) ``shift = Z - rowmax``, ``exp(shift)``, its row sums."""
@@ -74,14 +75,3 @@ class VocabularyLowering:
         for a in args[1:]:
             code = f"{fn}({code}, {self._print(a)})"
         return code
-
-    def _print_BatchMean(self, expr):
-        """The mean over samples; of a product of two per-sample arrays, a dot product."""
-        factors = sp.Mul.make_args(expr.args[0])
-        per_sample = [f for f in factors if f.free_symbols & self.batched]
-        if not self.batch_size:
-            return f"xp.mean({self._arg(expr)})"
-        if len(per_sample) < 2:  # a sum over N is faster than xp.mean here
-            return f"xp.sum({self._arg(expr)}) / {self.batch_size}"
-        rest = sp.Mul(*[f for f in factors if f is not per_sample[0]])
-        return f"xp.vecdot({self._print(per_sample[0])}, {self._print(rest)}) / {self.batch_size}"

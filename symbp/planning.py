@@ -9,7 +9,6 @@ batch dimension ``fit`` shuffles along.
 from __future__ import annotations
 
 import ast
-import math
 import textwrap
 from dataclasses import dataclass
 
@@ -20,7 +19,7 @@ from .ir import Derivation, Step
 from .naming import Namer
 from .primitives.conv import RUNTIME_KINDS
 from .primitives.gaussian import ERF_TABLES, reads_erf
-from .printing import BatchMean, CodePrinter
+from .printing import CodePrinter
 from .source import docstring_safe, literal, one_line
 from .text import unicode
 from .training import batch_plan, init_plan, random_data_plan, returned_gradients
@@ -42,33 +41,15 @@ class _Planner:
         self.d = d
         self.model = d.model
         self.names = {s: i for s, i in d.identifiers.items()}
-        self.steps = self._batched_steps() if self.model.is_scalar else list(d.steps)
+        self.steps = list(d.steps)
+        self.batched = {*self.model.data, *(s.symbol for s in self.steps if s.per_sample)} \
+            if self.model.is_scalar else set()  # per-sample values of a scalar model
         self.params = {p.name: p for p in self.model.params}
         self.taken = {*self.names.values(), *(s.name for s in self.steps)}
         self.batch_size = Namer(self.taken).claim("N") if self.model.is_scalar else None
         self.taken.add(self.batch_size)
         adjoints = {s.symbol: s.of for s in self.steps if s.role in ("adjoint", "gradient")}
         self.comment_names = {sym: f"dL/d{of}" for sym, of in adjoints.items() if of}
-
-    # -- scalar models: per-sample arrays, gradients averaged over samples --
-    def _batched_steps(self) -> list[Step]:
-        """Scalar models: per-sample steps; a parameter-side adjoint averages its terms."""
-        batched = set(self.model.data)
-        reach = [False] * len(self.d.graph.nodes)  # nodes that depend on data (per sample)
-        for node in self.d.graph.nodes:
-            reach[node.index] = node.kind == "data" or any(reach[a] for a in node.args)
-        out = []
-        for step in self.d.steps:
-            expr = step.expr
-            if step.role in ("adjoint", "gradient") and not reach[step.node]:
-                expr = sp.Add(*[BatchMean(t.expr) if t.expr.free_symbols & batched else t.expr
-                                for t in step.terms])  # a mean over samples: not per-sample
-            elif expr.free_symbols & batched:
-                batched.add(step.symbol)
-            out.append(Step(step.name, step.symbol, expr, step.shape, step.role, step.node,
-                            step.terms, step.of, step.kind))
-        self.batched = batched
-        return out
 
     # -- dependency closure ----------------------------------------------------
     def needed(self, targets) -> list[Step]:
@@ -96,7 +77,7 @@ class _Planner:
         temporaries the printer lowers softmax into."""
         steps = self.needed(targets)
         printer = CodePrinter(self.names, Namer(self.taken))
-        printer.batched, printer.batch_size = getattr(self, "batched", set()), self.batch_size
+        printer.batched, printer.batch_size = self.batched, self.batch_size
         lines = []
         for step in steps:
             code = _strip_parens(printer._print(step.expr))
@@ -254,8 +235,7 @@ def plan_module(d: Derivation, command: str) -> dict:
         "random_data": random_data_plan(d, p.names),
         "tensor_ops": _uses_tensor_ops(d),
         "erf": ERF_TABLES if reads_erf(s.expr for s in (*d.forward, *d.backward)) else None,
-        "einsum": any(node.kind == "einsum" for node in d.graph.nodes),
-        "pi_sqrt": math.sqrt(math.pi),
+        "einsum": "einsum" in d.kinds,
     }
     if d.outputs:
         context.update(_predict_plan(p, d))
@@ -264,7 +244,7 @@ def plan_module(d: Derivation, command: str) -> dict:
 
 def _uses_tensor_ops(d: Derivation) -> bool:
     """Whether a step calls the runtime helpers of conv2d and pooling (tensor_ops.py.j2)."""
-    return any(node.kind in RUNTIME_KINDS for node in d.graph.nodes)
+    return any(kind in RUNTIME_KINDS for kind in d.kinds)
 
 
 def _predict_plan(p: _Planner, d: Derivation) -> dict:

@@ -24,7 +24,7 @@ from .naming import Namer
 from .order import ordered_terms
 from .printbase import COMPACT_FORMS, MatrixNotation, compact_shape, is_ones, matrix_precedence
 
-__all__ = ["CodePrinter", "BatchMean"]
+__all__ = ["CodePrinter"]
 
 
 NAMESPACE = "xp"
@@ -34,12 +34,6 @@ _STANDARD_NAMES = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arctan
                    "arcsinh": "asinh", "arccosh": "acosh", "arctanh": "atanh",
                    "power": "pow", "conjugate": "conj", "mod": "remainder"}
 """NumPy's names of functions the array API standard spells otherwise."""
-
-
-class BatchMean(sp.Function):
-    """Mean over the samples of a scalar model (``xp.mean``)."""
-
-    nargs = 1
 
 
 class CodePrinter(VocabularyLowering, MatrixNotation, NumPyPrinter):

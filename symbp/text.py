@@ -94,9 +94,6 @@ class UnicodePrinter(MatrixNotation, StrPrinter):
     def _print_UnitMatrix(self, expr):
         return f"E_({expr.args[0]},{expr.args[1]})"
 
-    def _print_BatchMean(self, expr):
-        return f"mean({self._print(expr.args[0])})"
-
 
 def unicode(expr, names: dict | None = None) -> str:
     """``expr`` as one line of Unicode text; ``names`` renames symbols (symbol -> text)."""

@@ -1,11 +1,10 @@
 """The training half of a generated module: how each parameter starts, which
 dimension ``fit`` shuffles along, and what ``random_data`` draws.
 
-Weights feeding a ReLU get He-normal, other weights Glorot-uniform (fans
-read off the graph: the matrix product a weight enters, the convolution a
-kernel (O, C, kh, kw) enters (fan-in C·kh·kw), or the sum of products a
-scalar weight is a term of), biases zeros; a teaching model with
-example values starts at them. ``train_step`` updates every parameter from
+Weights feeding a ReLU get He-normal, other weights Glorot-uniform, biases
+zeros (the rule and fans of each parameter are facts of the derivation,
+``d.init``, found by ``fans.py``); a teaching model with example values
+starts at them. ``train_step`` updates every parameter from
 its own gradient, so each gradient ``loss_and_grad`` returns is a fresh,
 writable array: copied only where the printed code could share memory.
 """
@@ -18,95 +17,14 @@ import sympy as sp
 
 from .inputs import index_ranges
 from .ir import Derivation
-from .primitives import by_class
 
 __all__ = ["init_plan", "batch_plan", "random_data_plan", "returned_gradients"]
 
 
-# -- parameter initialisation ------------------------------------------------
-def _users(graph) -> dict[int, list[tuple[int, int, bool]]]:
-    """node -> [(user, argument position, through a transpose)], transposes looked through."""
-    direct: dict[int, list[tuple[int, int]]] = {}
-    for node in graph.nodes:
-        for pos, a in enumerate(node.args):
-            direct.setdefault(a, []).append((node.index, pos))
-    out: dict[int, list[tuple[int, int, bool]]] = {}
-    for node in graph.nodes:
-        found, stack = [], [(node.index, False)]
-        while stack:
-            i, flipped = stack.pop()
-            for user, pos in direct.get(i, []):
-                if graph.nodes[user].kind == "transpose":
-                    stack.append((user, not flipped))
-                else:
-                    found.append((user, pos, flipped))
-        out[node.index] = found
-    return out
-
-
-def _feeds_relu(graph, users, index: int) -> bool:
-    """Whether node ``index`` reaches a function whose record asks for He init (ReLU)
-    through additions and scalings only."""
-    seen = 0
-    while seen < 8:
-        seen += 1
-        after = users.get(index, [])
-        if len(after) != 1:
-            return False
-        node = graph.nodes[after[0][0]]
-        template = node.attr if node.kind in ("map", "scalar") else None
-        record = by_class(template) if template is not None else None
-        if record is not None and record.init == "he":
-            return True
-        if node.kind not in ("add", "scale") and not (node.kind == "scalar" and template.is_Add):
-            return False
-        index = node.index
-    return False
-
-
-def _scales_normalized(graph, users, node) -> bool:
-    """Whether the broadcast ``node`` multiplies a normalised input (a norm's gain, 1 at
-    first, as torch's)."""
-    for user, _, _ in users.get(node, []):
-        if graph.nodes[user].kind == "hadamard" and any(
-                graph.nodes[a].kind == "normalize" for a in graph.nodes[user].args):
-            return True
-    return False
-
-
-def _init_rule(graph, users, node, shape) -> tuple[str, object, object]:
-    """``(rule, fan_in, fan_out)`` with rule in zeros / he / glorot."""
-    uses = users.get(node.index, [])
-    for user, pos, flipped in uses:
-        kind = graph.nodes[user].kind
-        if kind in ("broadcast_rows", "broadcast_cols") or (kind == "conv2d" and pos == 2):
-            return ("ones" if _scales_normalized(graph, users, user) else "zeros"), None, None
-        if kind == "conv2d" and pos == 1:  # a kernel (O, C, kh, kw): fans C·kh·kw and O·kh·kw
-            o, c, kh, kw = shape
-            rule = "he" if _feeds_relu(graph, users, user) else "glorot"
-            return rule, c * kh * kw, o * kh * kw
-        if kind == "matmul" and shape:
-            rows, cols = shape
-            fan_in, fan_out = (rows, cols) if (pos == 1) != flipped else (cols, rows)
-            return ("he" if _feeds_relu(graph, users, user) else "glorot"), fan_in, fan_out
-        if kind == "scalar" and graph.nodes[user].attr.is_Mul:
-            sums = [u for u, _, _ in users.get(user, []) if graph.nodes[u].attr is not None
-                    and graph.nodes[u].kind == "scalar" and graph.nodes[u].attr.is_Add]
-            if sums:
-                fan_in = sum(1 for a in graph.nodes[sums[0]].args
-                             if graph.nodes[a].kind == "scalar" and graph.nodes[a].attr.is_Mul)
-                rule = "he" if _feeds_relu(graph, users, sums[0]) else "glorot"
-                return rule, max(fan_in, 1), 1
-        if kind == "scalar" and graph.nodes[user].attr.is_Add and not shape:
-            return "zeros", None, None
-    fan = shape or (1, 1)
-    return "glorot", fan[0], fan[-1]
-
-
 def init_plan(d: Derivation, names: dict) -> list[dict]:
-    model, graph = d.model, d.graph
-    users = _users(graph)
-    leaf = {node.attr: node for node in graph.nodes if node.kind == "param"}
+    """How ``init_params`` draws each parameter: its example value, or the rule and fans the
+    derivation found for it (``d.init``)."""
+    model = d.model
     use_values = bool(model.values) and all(p in model.values for p in model.params)
     plan = []
     for p in model.params:
@@ -115,7 +33,8 @@ def init_plan(d: Derivation, names: dict) -> list[dict]:
         if use_values:
             entry.update(rule="value", value=repr(float(model.values[p])))
         else:
-            rule, fan_in, fan_out = _init_rule(graph, users, leaf[p], shape)
+            fan = shape or (1, 1)
+            rule, fan_in, fan_out = d.init.get(p, ("glorot", fan[0], fan[-1]))
             entry.update(rule=rule, fan_in=_dim_code(fan_in, names),
                          fan_out=_dim_code(fan_out, names))
             if rule == "ones":  # printed as a value: np.asarray(np.ones(shape), dtype=dtype)

@@ -6,6 +6,10 @@
 * No import cycles among symbp's modules, and no function-local import of a symbp module
   (a local import is allowed only for optional heavy dependencies: torch, jax, autograd,
   graphviz ...).
+* Consumers read the Derivation, never the graph: only the modules that build the graph and
+  the derivation from it (``graph.py``, ``tracing.py``, ``derive.py``, and ``fans.py``, which
+  derive calls for the initialisation facts) read a ``.graph`` attribute; the IR imports
+  none of its consumers.
 
 The naming rule, precisely. A module *names* a primitive when its code (not its
 docstrings or comments) refers to the primitive's class (``Sigmoid``), its record or node
@@ -214,3 +218,42 @@ def test_symbp_modules_are_imported_at_the_top_of_modules_only():
 def test_the_cycle_finder_finds_a_three_module_cycle():
     assert _cycle({"a": ["b"], "b": ["c"], "c": ["a"], "d": []}) == ["a", "b", "c", "a"]
     assert _cycle({"a": ["b", "c"], "b": ["c"], "c": []}) == []
+
+
+# -- consumers read the Derivation, not the graph ------------------------------------------
+GRAPH_BUILDERS = {"graph.py", "tracing.py", "derive.py", "fans.py"}
+IR_IMPORTS = {"symbp.model", "symbp.errors", "symbp.text"}
+
+
+def _reads_graph(tree) -> list[int]:
+    """Lines where ``tree``'s code reads an attribute called ``graph`` (``d.graph.nodes``)."""
+    return sorted(n.lineno for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+                  and n.attr == "graph")
+
+
+def graph_readers() -> dict[str, list[int]]:
+    """module -> lines reading ``.graph``, for the modules that do."""
+    found = {p.relative_to(PACKAGE).as_posix(): _reads_graph(ast.parse(p.read_text(encoding="utf-8")))
+             for p in _modules()}
+    return {m: lines for m, lines in found.items() if lines}
+
+
+def test_only_the_graph_builders_read_the_graph_of_a_derivation():
+    readers = graph_readers()
+    assert readers.keys() >= {"derive.py", "tracing.py"}  # the scan sees them at all
+    assert {m: lines for m, lines in readers.items() if m not in GRAPH_BUILDERS} == {}
+
+
+def test_explain_planning_training_and_dot_never_read_the_graph():
+    readers = graph_readers()
+    assert [m for m in ("explain.py", "planning.py", "training.py", "dot.py") if m in readers] == []
+
+
+def test_the_graph_scan_sees_an_attribute_read():
+    assert _reads_graph(ast.parse("x = 1\nnodes = d.graph.nodes\n")) == [2]
+    assert _reads_graph(ast.parse("graph = 1\ndef f(graph):\n    return graph\n")) == []
+
+
+def test_the_ir_imports_none_of_its_consumers():
+    imports, _ = import_graph()
+    assert set(imports["symbp.ir"]) <= IR_IMPORTS

@@ -192,7 +192,8 @@ def test_a_transposed_gradient_is_bracketed():
     assert unicode(a.T * g, {g: "∂L/∂Z"}) == "Aᵀ ∂L/∂Z"
 
 
-@pytest.mark.parametrize("lang, header", [("en", "of one sample"), ("zh", "单个样本")])
+@pytest.mark.parametrize("lang, header", [("en", "of the mean loss over the N samples"),
+                                          ("zh", "N 个样本的平均损失的梯度")])
 def test_scalar_models_say_the_code_averages_gradients_over_the_samples(lang, header):
     assert header in sb.explain(EXAMPLES["xor"](), lang=lang)
     assert header not in sb.explain(EXAMPLES["shopping"](), lang=lang)  # no data: no samples
