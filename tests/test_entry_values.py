@@ -7,8 +7,7 @@ import pytest
 import sympy as sp
 
 from symbp.primitives.einsum import Einsum, spec_of
-from symbp.primitives.norm import (CausalMask, Embedding, InvStd, Normalize, ScatterRows,
-                                   StatMean)
+from symbp.primitives.norm import CausalMask, Embedding, InvStd, Normalize, ScatterRows, StatMean
 from symbp.primitives.tensor import BatchBroadcast, BatchSum, TensorSymbol
 
 RNG = np.random.default_rng(7)
