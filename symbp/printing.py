@@ -218,6 +218,9 @@ class CodePrinter(VocabularyLowering, MatrixNotation, NumPyPrinter):
         return f"{base}**{self._paren(expr.exp, PRECEDENCE['Pow'])}"
 
     def _print_Transpose(self, expr):
+        reversed_product = _transposed_product(expr.arg)
+        if reversed_product is not None:  # (A B)ᵀ as Bᵀ Aᵀ: a contiguous result, no strided add
+            return self._print(reversed_product)
         code = self._paren(expr.arg, PRECEDENCE["Pow"])
         if self._broadcast_ok and compact_shape(expr.arg) == (1, 1):
             return code  # a number broadcast (𝟙ᵀ, 2 𝟙) is its own transpose
@@ -292,3 +295,17 @@ class CodePrinter(VocabularyLowering, MatrixNotation, NumPyPrinter):
 def _is_reciprocal(m) -> bool:
     return isinstance(m, sp.HadamardPower) and m.exp == -1
 
+
+def _transposed_product(m):
+    """``Bᵀ Aᵀ`` for ``m = c A B`` of two matrices that are symbols or their transposes (else
+    None): the same flops as ``(A B)ᵀ``, whose transposed view makes the sum it enters strided."""
+    if not isinstance(m, sp.MatMul):
+        return None
+    coeff, mats = m.as_coeff_matrices()
+    plain = lambda a: isinstance(a, sp.MatrixSymbol) or (  # noqa: E731
+        isinstance(a, sp.Transpose) and isinstance(a.arg, sp.MatrixSymbol))
+    if len(mats) != 2 or not all(map(plain, mats)):
+        return None
+    a, b = mats
+    product = sp.MatMul(transpose(b), transpose(a))
+    return product if coeff == 1 else sp.MatMul(coeff, product)
