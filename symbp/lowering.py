@@ -20,25 +20,20 @@ __all__ = ["VocabularyLowering"]
 
 class VocabularyLowering:
     """A mixin of ``printing.CodePrinter``, which provides ``_print``, ``_paren``,
-    ``_dtype``, ``prelude``, ``namer``, ``_lse`` and ``_shared``."""
+    ``_dtype``, ``prelude``, ``namer`` and ``_shared``."""
 
     def _row_parts(self, z) -> tuple[str, str, str]:
-        """Emit (once) ``shift = Z - rowmax``, ``exp(shift)``, its row sums."""
+        """``shift = Z - rowmax``, ``exp(shift)`` and its row sums, each emitted once (``shared``)."""
         code = self._print(z)
-        if code not in self._lse:
-            base = code if code.isidentifier() else "Z"
-            shift, exps, sums = (self.namer.claim(f"{base}_{s}") for s in ("shift", "exp", "sum"))
-            self.prelude += [
-                (shift, f"{self._paren(z)} - xp.max({code}, axis=1, keepdims=True)"),
-                (exps, f"xp.exp({shift})"),
-                (sums, f"xp.sum({exps}, axis=1, keepdims=True)"),
-            ]
-            self._lse[code] = (shift, exps, sums)
-        return self._lse[code]
+        base = code if code.isidentifier() else "Z"
+        shift = self.shared(f"{self._paren(z)} - xp.max({code}, axis=1, keepdims=True)",
+                            f"{base}_shift")
+        exps = self.shared(f"xp.exp({shift})", f"{base}_exp")
+        return shift, exps, self.shared(f"xp.sum({exps}, axis=1, keepdims=True)", f"{base}_sum")
 
     def shared(self, code: str, base: str) -> str:
         """A temporary ``base`` holding ``code``, emitted once per function (``prelude``) and
-        read by every later use: a GELU's forward and backward share one ``Φ``."""
+        read by every later use (a softmax's row parts; the ``Φ`` of a GELU's forward and backward)."""
         if code not in self._shared:
             name = self._shared[code] = self.namer.claim(base)
             self.prelude.append((name, code))

@@ -54,7 +54,6 @@ class CodePrinter(VocabularyLowering, MatrixNotation, NumPyPrinter):
         self.names = names
         self.namer = namer
         self.prelude: list[tuple[str, str]] = []
-        self._lse: dict[str, tuple[str, str, str]] = {}
         self._shared: dict[str, str] = {}  # code -> the temporary holding it (``shared``)
         self._bound: dict = {}
         self._broadcast_ok = False
