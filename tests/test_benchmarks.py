@@ -17,7 +17,9 @@ CASES = [*QUICK,
          Workload("MLP relu, wide batch", "mlp", 600, {"sizes": [5, 7, 4]}),
          Workload("MLP sigmoid 3 layers", "mlp", 9, {"sizes": [6, 5, 4, 3], "act": "sigmoid"}),
          Workload("RNN T=6 wide batch", "rnn", 100, {"steps": 6, "inputs": 2, "hidden": 4, "classes": 3}),
-         Workload("tied autoencoder wide batch", "autoencoder", 520, {"inputs": 5, "code": 2})]
+         Workload("tied autoencoder wide batch", "autoencoder", 520, {"inputs": 5, "code": 2}),
+         Workload("LeNet 1x12x12", "cnn", 5, {"channels": 1, "size": 12, "classes": 3}),
+         Workload("LeNet 2x16x16", "cnn", 3, {"channels": 2, "size": 16, "classes": 4})]
 
 
 @pytest.mark.parametrize("workload", CASES, ids=key)
