@@ -9,7 +9,6 @@ batch dimension ``fit`` shuffles along.
 from __future__ import annotations
 
 import ast
-import textwrap
 from dataclasses import dataclass
 
 import sympy as sp
@@ -173,6 +172,8 @@ def _reader(planner: _Planner, symbols: list, fn: str, strict: bool) -> dict:
     idents = [names[s] for s in (*params, *data, *dims)] + ([planner.batch_size] if batch else [])
     scalars = [s for s in data if not isinstance(s, sp.MatrixSymbol)] if params else []
     return {"name": fn, "params": [(names[s], s.name) for s in params],
+            "bind": None if sizes or not (params or data) else
+            _binder(planner, fn, [*params, *data], strict, data if batch else ()),
             "arrays": _wrapped([names[s] for s in (*params, *data)], "if np.result_type(", 8),
             "reads": [(names[s], f"_scalar(data[{literal(s.name)}], dtype)" if s in scalars
                        else f"np.asarray(data[{literal(s.name)}])") for s in data]
@@ -183,13 +184,50 @@ def _reader(planner: _Planner, symbols: list, fn: str, strict: bool) -> dict:
             "checks": checks, "strict": strict, "unpack": _unpack(idents)}
 
 
-def _wrapped(idents: list[str], before: str, indent: int) -> str:
+def _binder(planner: _Planner, fn: str, arrays: list, strict: bool, per_sample) -> dict:
+    """``_bind_<fn>``, _read's check of NumPy arguments not seen before: the dimensions their
+    shapes bind (in DIMS order, then a scalar model's N), or None where a shape is not the
+    model's (``_read_checked`` then names the culprit). Straight-line: one comparison of all
+    the shapes."""
+    names, bound, lines, nonzero = planner.names, {}, [], []
+    expected = []
+    for sym in arrays:
+        ident = names[sym]
+        if sym in per_sample:
+            shape = (planner.batch_size,)
+        elif isinstance(sym, sp.MatrixSymbol):
+            shape = tuple(names[d] if d.is_Symbol else str(d)
+                          for d in getattr(sym, "tensor_shape", sym.shape))
+        else:
+            shape = ()
+        for k, dim in enumerate(shape):
+            if not dim.isdigit() and dim not in bound:
+                bound[dim] = True
+                lines.append(f"{dim} = {ident}.shape[{k}] if {ident}.ndim == {len(shape)} else None")
+                if per_sample or (strict and sym in planner.model.data):
+                    nonzero.append(dim)  # the loss of no samples is no number
+        expected.append(f"({', '.join(shape)}{',' if len(shape) == 1 else ''})")
+    shown = [names[d] for d in planner.model.dims if names[d] in bound]
+    shown += [planner.batch_size] if per_sample else []
+    condition = " and ".join(["shapes == expected", *nonzero])
+    return {"signature": f"def _bind_{fn}(" + _wrapped([names[s] for s in arrays], f"def _bind_{fn}(", 0),
+            "lines": [*lines,
+                      "shapes = (" + _wrapped([f"{names[s]}.shape" for s in arrays], "shapes = (", 4) + ")",
+                      "expected = (" + _wrapped(expected, "expected = (", 4) + ")"],
+            "condition": condition, "returns": f"({_unpack(shown)})"}
+
+
+def _wrapped(items: list[str], before: str, indent: int) -> str:
     """``a, b, c`` broken into lines of at most 100 characters after ``before`` (a call's
-    opening at ``indent``), the rest aligned under the first argument."""
-    hanging = " " * (indent + len(before))
-    lines = textwrap.wrap(", ".join(idents), 100 - len(hanging), break_long_words=False,
-                          break_on_hyphens=False)
-    return ("\n" + hanging).join(lines)
+    opening at ``indent``), the rest aligned under the first item; no item is broken."""
+    width = 100 - indent - len(before)
+    words = [item + ("," if k < len(items) - 1 else "") for k, item in enumerate(items)]
+    lines = [""]
+    for word in words:
+        if lines[-1] and len(lines[-1]) + 1 + len(word) > width:
+            lines.append("")
+        lines[-1] += (" " if lines[-1] else "") + word
+    return ("\n" + " " * (indent + len(before))).join(lines)
 
 
 def _unpack(idents: list[str]) -> str:
