@@ -73,6 +73,23 @@ def test_the_numpy_namespace_sums_columns_as_numpy_does(mod, shape, keepdims):
     assert mod._NUMPY.sum(x) == pytest.approx(float(np.sum(x)))
 
 
+def test_the_numpy_namespace_keeps_at_most_64_rows_of_ones(mod):
+    rng = np.random.default_rng(0)
+    for rows in range(1, 150):
+        x = rng.normal(size=(rows, 3))
+        np.testing.assert_allclose(mod._NUMPY.sum(x, axis=0), np.sum(x, axis=0), rtol=1e-13, atol=1e-13)
+        assert len(mod._ONES) <= 64
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1])
+@pytest.mark.parametrize("keepdims", [True, False])
+def test_the_numpy_namespace_max_is_numpys(mod, axis, keepdims):
+    x = np.random.default_rng(1).normal(size=(5, 4))
+    got = mod._NUMPY.max(x, axis=axis, keepdims=keepdims)
+    assert np.array_equal(got, np.max(x, axis=axis, keepdims=keepdims))
+    assert np.shape(got) == np.shape(np.max(x, axis=axis, keepdims=keepdims))
+
+
 # -- _bind_*: the first check of NumPy arguments, against _read_checked (the general reader) --
 
 FIRST_CALL_MODELS = ["mlp_relu", "xor", "digits_cnn", "rnn", "transformer", "shopping"]

@@ -92,7 +92,7 @@ class ReLU(sp.Function):
         return unicode_call(printer, self, "ReLU")
 
     def _numpycode(self, printer, **kwargs):
-        return f"{np_name(printer, 'maximum')}({printer._print(self.args[0])}, 0)"
+        return f"{np_name(printer, 'maximum')}({printer._print(self.args[0])}, 0.0)"
 
 
 class LeakyReLU(sp.Function):
@@ -129,7 +129,7 @@ class LeakyReLU(sp.Function):
         x, alpha = self.args
         code = printer._print(x)
         where = np_name(printer, "where")
-        return f"{where}({code} > 0, {code}, {code_paren(printer, alpha)} * {code_paren(printer, x)})"
+        return f"{where}({code} > 0.0, {code}, {code_paren(printer, alpha)} * {code_paren(printer, x)})"
 
 
 class Softplus(sp.Function):
@@ -254,9 +254,9 @@ class ELU(sp.Function):
     def _numpycode(self, printer, **kwargs):
         x, alpha = self.args
         code = printer._print(x)
-        below = f"{np_name(printer, 'minimum')}({code}, 0)"
+        below = f"{np_name(printer, 'minimum')}({code}, 0.0)"
         neg = f"{code_paren(printer, alpha)} * {np_name(printer, 'expm1')}({below})"
-        return f"{np_name(printer, 'where')}({code} > 0, {code}, {neg})"
+        return f"{np_name(printer, 'where')}({code} > 0.0, {code}, {neg})"
 
 
 def _relu_of_max(expr):
