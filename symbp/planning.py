@@ -189,8 +189,7 @@ def _binder(planner: _Planner, fn: str, arrays: list, strict: bool, per_sample) 
     shapes bind (in DIMS order, then a scalar model's N), or None where a shape is not the
     model's (``_read_checked`` then names the culprit). Straight-line: one comparison of all
     the shapes."""
-    names, bound, lines, nonzero = planner.names, {}, [], []
-    expected = []
+    names, bound, lines, nonzero, expected = planner.names, set(), [], [], []
     for sym in arrays:
         ident = names[sym]
         if sym in per_sample:
@@ -202,7 +201,7 @@ def _binder(planner: _Planner, fn: str, arrays: list, strict: bool, per_sample) 
             shape = ()
         for k, dim in enumerate(shape):
             if not dim.isdigit() and dim not in bound:
-                bound[dim] = True
+                bound.add(dim)
                 lines.append(f"{dim} = {ident}.shape[{k}] if {ident}.ndim == {len(shape)} else None")
                 if per_sample or (strict and sym in planner.model.data):
                     nonzero.append(dim)  # the loss of no samples is no number

@@ -26,8 +26,8 @@ CASES = [  # expression, Unicode, LaTeX, code
     (sp.HadamardProduct(A + B, C), "(A + B) ⊙ C", r"\left(A + B\right) \odot C",
      "(A + B) * C"),
     (sp.OneMatrix(n, 1) * b + A, "A + 𝟙 b", r"A + \mathbf{1} b", "A + b"),
-    (sp.Heaviside(x, 0), "[x > 0]", r"\left[x > 0\right]", "xp.astype((x > 0), dtype)"),
-    (sp.Heaviside(x, 1), "[x ≥ 0]", r"\left[x \geq 0\right]", "xp.astype((x >= 0), dtype)"),
+    (sp.Heaviside(x, 0), "[x > 0]", r"\left[x > 0\right]", "xp.astype((x > 0.0), dtype)"),
+    (sp.Heaviside(x, 1), "[x ≥ 0]", r"\left[x \geq 0\right]", "xp.astype((x >= 0.0), dtype)"),
 ]
 
 
