@@ -56,3 +56,16 @@ def test_a_framework_ahead_of_the_expert_too_is_explained_not_hidden():
     assert "JAX jit 0.70x generated and 0.71x the expert NumPy: XLA" in ahead_of_both
     only_generated = _peer_text(stats(symbp_generated=1.0, expert_NumPy=0.5, JAX_jit=0.7), "JAX jit", 0.7)
     assert only_generated == "JAX jit 0.70x generated"
+
+
+@pytest.mark.parametrize("jax_steady, explained", [(0.1, True), (0.5, False)])
+def test_the_digits_target_explains_a_jax_loop_ahead_without_its_compilation(jax_steady, explained):
+    from benchmarks.summary import targets
+
+    digits = {"symbp generated": [{"seconds": 0.24, "accuracy": 0.97}],
+              "JAX jit": [{"seconds": 0.8, "accuracy": 0.97, "first_step": 0.8 - jax_steady}]}
+    rows = {name: (text, ok) for name, text, ok in targets([], {"pinned": {}}, {}, digits)}
+    text, ok = rows["digits fit at least as fast as the JAX jit loop, its compilation excluded"]
+    assert ok is not explained
+    assert ("XLA compiles the whole training step" in text) is explained
+    assert text.startswith(f"{0.24 / jax_steady:.2f}x")
