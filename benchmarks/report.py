@@ -38,7 +38,8 @@ METHOD = f"""\
   after a warm-up; each sample is the mean of enough calls to last the sample time; the figure
   is the median over repeats, with the interquartile range (IQR) as the noise. A median whose
   IQR exceeds 10% of it is marked † and is not used as a headline: its pinned run is repeated
-  and the least noisy run kept, and a target read from a † median is reported n/a.
+  and the least noisy run kept, and a target read from a † median is reported n/a (a target
+  against PyTorch or JAX: where its ratio is also within 10% of 1).
 - Every contestant's loss and gradients are checked against the generated module's first
   (`numpy.allclose`, float64); the experts are checked to 1e-10 in `tests/test_benchmarks.py`.
 - Memory: `tracemalloc`'s peak during one call (NumPy reports its array buffers to it), in the

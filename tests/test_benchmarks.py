@@ -69,3 +69,21 @@ def test_the_digits_target_explains_a_jax_loop_ahead_without_its_compilation(jax
     assert ok is not explained
     assert ("XLA compiles the whole training step" in text) is explained
     assert text.startswith(f"{0.24 / jax_steady:.2f}x")
+
+
+@pytest.mark.parametrize("jax, disturbed, status", [
+    (0.99, True, None),    # within the noise of a disturbed median: no verdict
+    (0.99, False, False),  # a quiet median: the target is missed
+    (0.64, True, False),   # far ahead even of a disturbed median: missed
+    (1.30, True, True),
+])
+def test_a_peer_target_on_a_disturbed_median_reads_na_only_within_its_noise(jax, disturbed, status):
+    from benchmarks.summary import targets
+
+    stats = {"symbp generated": {"median": 1.0, "disturbed": False},
+             "expert NumPy": {"median": 1.0, "disturbed": False},
+             "JAX jit": {"median": jax, "disturbed": disturbed}}
+    run = {"stats": stats, "memory": {"symbp generated": 1, "expert NumPy": 1}}
+    w = QUICK[0]
+    rows = {name: ok for name, _, ok in targets([w], {"pinned": {key(w): run}}, {}, {})}
+    assert rows[f"{key(w)}: generated ahead of JAX jit"] is status
