@@ -120,8 +120,7 @@ def _strip_parens(code: str) -> str:
 
 
 def _shape_text(shape, names) -> str:
-    inner = ", ".join(names[d] if d.is_Symbol else str(d) for d in shape)
-    return f"({inner}{',' if len(shape) == 1 else ''})"
+    return f"({_unpack([names[d] if d.is_Symbol else str(d) for d in shape])})"
 
 
 def _matrix_checks(sym, names: dict, bound: dict, nonempty: bool) -> list[str]:
@@ -142,9 +141,8 @@ def _matrix_checks(sym, names: dict, bound: dict, nonempty: bool) -> list[str]:
                            f"{literal(f'{expected} with {names[d]} at least 1')})"]
     origin = ", ".join(f"{names[d]} = {{{names[d]}}} from {names[bound[d]]}"
                        for d in dict.fromkeys(d for d in shape if d.is_Symbol) if bound[d] != sym)
-    tup = _shape_text(shape, names)
     message = expected + (f" with {origin}" if origin else "")
-    return checks + [f"if {ident}.shape != {tup}:",
+    return checks + [f"if {ident}.shape != {expected}:",
                      f"    _bad_shape({literal(sym.name)}, {ident}, "
                      f"{'f' if origin else ''}{literal(message)})"]
 
@@ -205,15 +203,19 @@ def _binder(planner: _Planner, fn: str, arrays: list, strict: bool, per_sample) 
                 lines.append(f"{dim} = {ident}.shape[{k}] if {ident}.ndim == {len(shape)} else None")
                 if per_sample or (strict and sym in planner.model.data):
                     nonzero.append(dim)  # the loss of no samples is no number
-        expected.append(f"({', '.join(shape)}{',' if len(shape) == 1 else ''})")
+        expected.append(f"({_unpack(list(shape))})")
     shown = [names[d] for d in planner.model.dims if names[d] in bound]
     shown += [planner.batch_size] if per_sample else []
     condition = " and ".join(["shapes == expected", *nonzero])
     return {"signature": f"def _bind_{fn}(" + _wrapped([names[s] for s in arrays], f"def _bind_{fn}(", 0),
-            "lines": [*lines,
-                      "shapes = (" + _wrapped([f"{names[s]}.shape" for s in arrays], "shapes = (", 4) + ")",
-                      "expected = (" + _wrapped(expected, "expected = (", 4) + ")"],
+            "lines": [*lines, _tuple_line("shapes", [f"{names[s]}.shape" for s in arrays]),
+                      _tuple_line("expected", expected)],
             "condition": condition, "returns": f"({_unpack(shown)})"}
+
+
+def _tuple_line(name: str, items: list[str]) -> str:
+    """``name = (a, b, ...)`` in a function body, wrapped as ``_wrapped`` does (``(a,)`` for one)."""
+    return f"{name} = (" + _wrapped(items, f"{name} = (", 4) + ("," if len(items) == 1 else "") + ")"
 
 
 def _wrapped(items: list[str], before: str, indent: int) -> str:
