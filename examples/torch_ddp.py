@@ -60,6 +60,7 @@ def _worker(rank: int, world: int, port: int, path: str, batch: str, steps: int,
         params = train(module, torch.load(batch), steps, lr, rank, world, _say)
         if rank == 0:
             torch.save(params, out)
+        dist.barrier()  # both ranks done before either tears gloo down (else a rank may abort)
     finally:
         dist.destroy_process_group()
 
