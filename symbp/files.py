@@ -10,9 +10,9 @@ one that merely mentions the mark, is refused unless ``force``.
 
 Only regular files are read or replaced (a symlink to one is fine): a FIFO or
 a device is refused before it is opened. Writes go through a hidden
-``.<name>.XXXXXXXX.tmp`` next to the target and a rename; the writer holds a
+``.<name>.symbp-XXXXXXXX.tmp`` next to the target and a rename; the writer holds a
 lock on it, so the next write to the same target removes the leftovers of a
-killed one and leaves a live one alone.
+killed one (files of exactly that form only) and leaves a live one alone.
 """
 
 from __future__ import annotations
@@ -208,11 +208,13 @@ def file_mode(path) -> int:
     return 0o666 & ~umask
 
 
+_MARK = "symbp-"  # in the name of every temporary file: a user's own files never match
+
+
 def remove_leftovers(path, keep: str | None = None) -> list[str]:
     """Delete the temporary files of killed writes to ``path``; returns their names."""
     path = Path(path)
-    suffixes = "tmp" + (f"|{re.escape(path.suffix[1:])}" if path.suffix else "")
-    pattern = re.compile(re.escape(f".{path.name}.") + rf"[A-Za-z0-9_]{{8}}\.(?:{suffixes})")
+    pattern = re.compile(re.escape(f".{path.name}.{_MARK}") + r"[A-Za-z0-9_]{8}\.tmp")
     removed = []
     with os.scandir(path.parent) as entries:
         names = sorted(e.name for e in entries
@@ -268,9 +270,9 @@ def write_atomic(path, data: str | bytes) -> None:
 
 
 def _locked_temporary(path: Path) -> tuple[int, str]:
-    """A new ``.<name>.XXXXXXXX.tmp`` next to ``path``, open and locked by this process."""
+    """A new ``.<name>.symbp-XXXXXXXX.tmp`` next to ``path``, open and locked by this process."""
     for _ in range(100):
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_MARK}", suffix=".tmp")
         if fcntl is None:
             return fd, tmp
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -102,23 +102,33 @@ def _logit_list(z, what: str) -> list:
 
 
 def softmax(z):
-    """Row-wise softmax of a matrix, or the softmax of a list of scalars."""
+    """Row-wise softmax of a matrix (of an (n, T, V) tensor: over its last axis), or the
+    softmax of a list of scalars."""
     _refuse_function_of_matrix("softmax", z)
     if is_matrix(z):
-        return hashed(Softmax(z))
+        return _over_rows(Softmax, z)
     zs = _logit_list(z, "softmax")
     lse = LogSumExp(*zs)
     return [sp.exp(v - lse) for v in zs]
 
 
 def log_softmax(z):
-    """Row-wise log-softmax of a matrix, or of a list of scalar logits."""
+    """Row-wise log-softmax of a matrix (of an (n, T, V) tensor: over its last axis), or of
+    a list of scalar logits."""
     _refuse_function_of_matrix("log_softmax", z)
     if is_matrix(z):
-        return hashed(LogSoftmax(z))
+        return _over_rows(LogSoftmax, z)
     zs = _logit_list(z, "log_softmax")
     lse = LogSumExp(*zs)
     return [v - lse for v in zs]
+
+
+def _over_rows(kind, z):
+    """``kind`` (a row-wise map) of a matrix, or of a tensor's rows (its last axis)."""
+    seq = as_rows(z)
+    if seq is None:
+        return hashed(kind(z))
+    return from_rows(hashed(kind(seq[0])), seq[1])
 
 
 def broadcast(shapes) -> tuple | None:

@@ -37,7 +37,7 @@ def silu(x):
 
 def elu(x, alpha=1):
     """ELU: ``x`` for ``x > 0``, else ``alpha (exp(x) - 1)``, elementwise (alpha > 0)."""
-    return _elementwise(ELU, x, as_expr("alpha", sp.sympify(alpha)))
+    return _elementwise(ELU, x, as_expr("the alpha of elu", alpha))
 
 
 def _row(name: str, v, cols) -> None:
@@ -48,6 +48,9 @@ def _row(name: str, v, cols) -> None:
 
 def _norm(what: str, x, gamma, beta, eps, axis: int):
     x = as_expr(f"the input of {what}", x)
+    eps = as_expr(f"the eps of {what}", eps)
+    if not (eps.is_number and eps.is_positive):
+        raise SymbpError(f"the eps of {what} must be a positive number, got {eps}.")
     seq = as_rows(x)
     if seq is not None:  # (n, T, d): the statistics of each of the n T rows, or over them
         return from_rows(_norm(what, seq[0], gamma, beta, eps, axis), seq[1])

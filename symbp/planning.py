@@ -246,7 +246,8 @@ def plan_module(d: Derivation, command: str) -> dict:
     if model.is_scalar and loss_reader["data"]:  # the mean over the samples
         loss_code = f"xp.sum({loss_code}) / {p.batch_size}"
     grad_body = p.body([d.loss, *targets], loss_code, comments=True)
-    returned = returned_gradients(grads, p.names, grad_body.lines, grad_body.returns)
+    returned = returned_gradients(grads, p.names, grad_body.lines, grad_body.returns,
+                                  {par: model.shape_of(par) for par in grads})
     grad_body = _freed(grad_body, *(code for _, code in returned))
     context = {
         "version": __version__,

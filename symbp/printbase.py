@@ -111,7 +111,8 @@ class MatrixNotation:
         for k, term in enumerate(terms):
             if k and negative_coeff(term):
                 coeff, mats = term.as_coeff_matrices()
-                parts.append(" - " + self.parenthesize(sp.MatMul(-coeff, *mats), PRECEDENCE["Add"]))
+                rest = mats[0] if coeff == -1 and len(mats) == 1 else sp.MatMul(-coeff, *mats)
+                parts.append(" - " + self.parenthesize(rest, PRECEDENCE["Add"]))
             else:
                 parts.append((" + " if k else "") + self.parenthesize(term, PRECEDENCE["Add"], True))
         return "".join(parts)

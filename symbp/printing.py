@@ -147,10 +147,12 @@ class CodePrinter(VocabularyLowering, MatrixNotation, NumPyPrinter):
         return f"{text} / {self._paren(den, PRECEDENCE['Mul'])}"
 
     def _scaled(self, coeff, body: str, prec: int) -> str:
-        if coeff == 1:
-            return body
+        """``coeff * body``, read by its caller as a product: a sum is bracketed even when the
+        coefficient is 1 (``MatMul(1, X + Y)``, what a subtracted sum becomes)."""
         if prec < PRECEDENCE["Mul"]:
             body = f"({body})"
+        if coeff == 1:
+            return body
         if coeff == -1:
             return f"-{body}"
         num, den = sp.fraction(coeff)
@@ -282,9 +284,15 @@ class CodePrinter(VocabularyLowering, MatrixNotation, NumPyPrinter):
         if body == var:
             return arg
         if isinstance(body, sp.Heaviside):  # a 0/1 mask: NumPy keeps the other factor's dtype
-            return self._mask(arg, body)
+            step = body.args[0]  # H(x), or H(x - 1), H(1 - x) of a clamp's derivative
+            at = arg if step == var else f"({self._with_bound(var, arg, step)})"
+            return self._mask(at, body)
+        return self._with_bound(var, arg, body)
+
+    def _with_bound(self, var, text: str, body) -> str:
+        """``body`` printed with the map's variable ``var`` standing for ``text``."""
         old = self._bound.get(var)
-        self._bound[var] = arg
+        self._bound[var] = text
         try:
             return self._print(body)
         finally:

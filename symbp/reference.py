@@ -160,6 +160,8 @@ class _Printer:
             mats = [x for x, s in zip(a, e.args, strict=True) if s.is_Matrix]
             tensors = any(x.shape[1] != y.shape[0] for x, y in zip(e.args[:-1], e.args[1:], strict=False)
                           if x.is_Matrix and y.is_Matrix) and is_tensor(e)  # A * B: elementwise
+            if not tensors and len(mats) > 1:  # a product of matrices, of tensors' rows
+                mats = [_matrix_view(s, x) for x, s in zip(a, e.args, strict=True) if s.is_Matrix]
             return " * ".join([*scalars, (" * " if tensors else " @ ").join(mats)])
         if isinstance(e, sp.MatPow) and e.shape[0] != e.shape[1] and is_tensor(e.args[0]):
             return f"{a[0]} ** {a[1]}"
@@ -174,7 +176,7 @@ class _Printer:
         if isinstance(e, (sp.Pow, sp.HadamardPower)):
             return f"{a[0]} ** {a[1]}"
         if isinstance(e, sp.Transpose):
-            return f"{a[0]}.T"
+            return f"{_matrix_view(e.arg, a[0])}.T"
         if isinstance(e, MatrixElement):
             return f"{a[0]}[{self.index(e.i, bound)}, {self.index(e.j, bound)}]"
         if isinstance(e, sp.BlockMatrix):
@@ -243,6 +245,14 @@ class _Printer:
         if isinstance(e, SoftmaxCrossEntropy):
             return f"F.sce({a[0]}, {a[1]})"
         raise SymbpError(f"the reference printer has no operation for {_short(e)}.")
+
+
+def _matrix_view(expr, code: str) -> str:
+    """``code``, the array of ``expr``, as the matrix SymPy multiplies or transposes: a tensor's
+    rows (a (d,) vector is the (1, d) row), a matrix as it is."""
+    if not is_tensor(expr):
+        return code
+    return f"F.reshape({code}, {(-1, int(expr.shape[1]))})"
 
 
 _TENSOR_OPS = (Conv2d, MaxPool2d, AvgPool2d, Flatten, Einsum, Reshape, BatchBroadcast)

@@ -98,7 +98,8 @@ _VIEWS = {"broadcast_to", "reshape", "transpose", "ravel", "squeeze", "expand_di
 """Functions and attributes whose result may be a view of their first operand."""
 
 
-def returned_gradients(grads: dict, names: dict, lines: list[str], returns: str) -> list[tuple[str, str]]:
+def returned_gradients(grads: dict, names: dict, lines: list[str], returns: str,
+                       shapes: dict) -> list[tuple[str, str]]:
     """``(name, code)`` of each entry of loss_and_grad's grads dict, from the printed statements
     ``lines`` of loss_and_grad and its loss expression ``returns``.
 
@@ -106,7 +107,8 @@ def returned_gradients(grads: dict, names: dict, lines: list[str], returns: str)
     copied (``_copy(xp, ...)``) where it would be an input itself or a view of one, a read-only
     broadcast, or the same array as the loss or an earlier gradient (decided here, once, from
     the printed statements). A 0-d gradient becomes a 0-d array (``xp.asarray``), not a
-    read-only NumPy scalar.
+    read-only NumPy scalar. A parameter of one axis (``shapes``: parameter -> its shape) gets its
+    gradient in that shape.
     """
     assigned = dict(line.split(" = ", 1) for line in lines if " = " in line and line[0] != "#")
     seen = {_origin(ast.parse(returns, mode="eval").body, assigned)[0]}
@@ -120,6 +122,8 @@ def returned_gradients(grads: dict, names: dict, lines: list[str], returns: str)
             out.append((par.name, f"_copy(xp, {g.name})"))
         else:
             out.append((par.name, g.name if getattr(par, "shape", ()) else f"xp.asarray({g.name})"))
+        if len(shapes.get(par, ())) == 1:  # a (d,) tensor: its gradient as the (1, d) row's
+            out[-1] = (par.name, f"xp.reshape({out[-1][1]}, {_shape_code(shapes[par], names)})")
         seen.add(root)
     return out
 

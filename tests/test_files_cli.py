@@ -212,14 +212,14 @@ def test_leftover_of_a_killed_write_is_removed_by_the_next_write(tmp_path):
     result = subprocess.run([sys.executable, "-c", killer], cwd=ROOT, timeout=60)
     assert result.returncode == -signal.SIGKILL
     leftovers = [p.name for p in tmp_path.iterdir()]
-    assert len(leftovers) == 1 and re.fullmatch(r"\.net\.py\.\w{8}\.tmp", leftovers[0])
+    assert len(leftovers) == 1 and re.fullmatch(r"\.net\.py\.symbp-\w{8}\.tmp", leftovers[0])
     sb.emit(sb.derive(EXAMPLES["xor"]()), target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["net.py"]
 
 
 @pytest.mark.skipif(files.fcntl is None, reason="locks need fcntl")
 def test_temporary_file_of_a_live_write_is_left_alone(tmp_path):
-    live = tmp_path / ".net.py.abcd1234.tmp"
+    live = tmp_path / ".net.py.symbp-abcd1234.tmp"
     live.write_text("half")
     with open(live) as fh:
         files.fcntl.flock(fh, files.fcntl.LOCK_EX)
@@ -227,6 +227,15 @@ def test_temporary_file_of_a_live_write_is_left_alone(tmp_path):
         assert live.exists()
     files.write_atomic(tmp_path / "net.py", "x = 2\n")
     assert not live.exists() and (tmp_path / "net.py").read_text() == "x = 2\n"
+
+
+def test_files_that_only_look_like_leftovers_are_kept(tmp_path):
+    """A user's hidden backups next to the target are not symbp's temporary files."""
+    mine = [".net.py.20261127.py", ".net.py.mynotes1.tmp", ".net.py.symbp-abc.tmp"]
+    for name in mine:
+        (tmp_path / name).write_text("keep me")
+    files.write_atomic(tmp_path / "net.py", "x = 1\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["net.py", *mine])
 
 
 def test_concurrent_writes_to_one_target_all_succeed_and_leave_no_leftovers(tmp_path):

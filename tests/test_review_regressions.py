@@ -1,0 +1,177 @@
+"""Regressions found by an adversarial review: models a user writes naturally that once gave
+silently wrong losses and gradients, wrongly shaped gradients, or evaluated strings.
+
+Every expected value comes from autograd applied to the same function written by hand in
+``autograd.numpy`` (independent of symbp's graph, rules and printer).
+"""
+
+import autograd.numpy as anp
+import numpy as np
+import pytest
+import sympy as sp
+from autograd import grad
+
+import symbp as sb
+from symbp.examples import EXAMPLES
+
+n = sp.Symbol("n", integer=True, positive=True)
+X, Y, W = sp.MatrixSymbol("X", n, 3), sp.MatrixSymbol("Y", n, 3), sp.MatrixSymbol("W", 3, 3)
+V, c = sp.MatrixSymbol("V", 3, 3), sp.MatrixSymbol("c", 1, 3)
+RNG = np.random.default_rng(7)
+VALUES = {"X": RNG.normal(size=(5, 3)), "Y": RNG.normal(size=(5, 3)), "W": RNG.normal(size=(3, 3)),
+          "V": RNG.normal(size=(3, 3)), "c": RNG.normal(size=(1, 3))}
+
+
+def _matches(loss, params, reference, values=VALUES):
+    """The generated module's loss and gradients equal autograd's of ``reference``."""
+    model = sb.Model(loss, params=params, name="review")
+    mod = sb.compile(sb.derive(model))
+    p = {s.name: values[s.name] for s in params}
+    value, grads = mod.loss_and_grad(p, **{s.name: values[s.name] for s in model.data})
+    names = [s.name for s in params]
+
+    def f(*args):
+        return reference({**values, **dict(zip(names, args, strict=True))})
+    args = [values[k] for k in names]
+    assert np.allclose(value, f(*args), rtol=1e-10, atol=1e-12)
+    for k, name in enumerate(names):
+        expected = grad(f, k)(*args)
+        assert grads[name].shape == np.shape(values[name]), name
+        assert np.allclose(grads[name], expected, rtol=1e-9, atol=1e-12), name
+    return mod
+
+
+# sb.mse(P, target) subtracts the whole target: once printed ``P - Y + X`` for ``P - (Y + X)``
+TARGETS = {
+    "Y + X": (lambda: Y + X, lambda v: v["Y"] + v["X"]),
+    "Y - X": (lambda: Y - X, lambda v: v["Y"] - v["X"]),
+    "2 Y + X": (lambda: 2 * Y + X, lambda v: 2 * v["Y"] + v["X"]),
+    "-(Y + X)": (lambda: -(Y + X), lambda v: -(v["Y"] + v["X"])),
+    "tanh(Y) + X": (lambda: Y.applyfunc(sp.tanh) + X, lambda v: anp.tanh(v["Y"]) + v["X"]),
+    "dense(X, V, c)": (lambda: sb.dense(X, V, c), lambda v: v["X"] @ v["V"] + v["c"]),
+}
+
+
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_mse_against_a_target_that_is_a_sum(target):
+    build, ref = TARGETS[target]
+    _matches(sb.mse(X * W, build()), [W],
+             lambda v: anp.mean((v["X"] @ v["W"] - ref(v)) ** 2))
+
+
+def test_a_subtracted_sum_keeps_its_brackets_in_the_code():
+    src = sb.generate(sb.derive(sb.Model(sb.mse(X * W, Y + X), params=[W])))
+    assert "X @ W - (X + Y)" in src
+
+
+x = sp.Dummy("x", real=True)
+CLAMPS = {  # elementwise Max/Min whose kink is not at 0: the mask is of the kink's argument
+    "Min(x, 1)": (lambda v: sp.Min(v, 1), lambda z: anp.minimum(z, 1.0)),
+    "Max(x, 1)": (lambda v: sp.Max(v, 1), lambda z: anp.maximum(z, 1.0)),
+    "Max(x - 1, 0)": (lambda v: sp.Max(v - 1, 0), lambda z: anp.maximum(z - 1.0, 0.0)),
+    "Min(x, 0)": (lambda v: sp.Min(v, 0), lambda z: anp.minimum(z, 0.0)),
+    "Max(x + 1/2, 0)": (lambda v: sp.Max(v + sp.Rational(1, 2), 0), lambda z: anp.maximum(z + 0.5, 0.0)),
+}
+
+
+@pytest.mark.parametrize("clamp", list(CLAMPS))
+def test_clamps_route_the_gradient_by_their_own_threshold(clamp):
+    f, ref = CLAMPS[clamp]
+    loss = sb.mse((X * W).applyfunc(sp.Lambda(x, f(x))), Y)
+    _matches(loss, [W], lambda v: anp.mean((ref(v["X"] @ v["W"]) - v["Y"]) ** 2))
+
+
+def _log_softmax_last(z):
+    shift = z - anp.max(z, axis=-1, keepdims=True)
+    return shift - anp.log(anp.sum(anp.exp(shift), axis=-1, keepdims=True))
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_of_a_sequence_tensor_is_over_its_last_axis(name):
+    A, T = sb.tensor("A", (n, 3, 4)), sb.tensor("T", (n, 3, 2))
+    U = sp.MatrixSymbol("U", 4, 2)
+    values = {"A": RNG.normal(size=(2, 3, 4)), "T": RNG.normal(size=(2, 3, 2)),
+              "U": RNG.normal(size=(4, 2))}
+    fn = getattr(sb, name)
+
+    def ref(v):
+        logp = _log_softmax_last(anp.einsum("ntk,kj->ntj", v["A"], v["U"]))
+        return anp.mean(((anp.exp(logp) if name == "softmax" else logp) - v["T"]) ** 2)
+    _matches(sb.mse(fn(sb.einsum("ntk,kj->ntj", A, U)), T), [U], ref, values)
+
+
+def test_parameters_of_one_axis_get_gradients_of_that_shape_and_train():
+    """A (d,) bias, gain or shift (as torch.nn.Linear and LayerNorm have) once got (1, d)
+    gradients, and train_step failed on them."""
+    T1, TT = sb.tensor("T1", (2, 3, 4)), sb.tensor("TT", (2, 3, 2))
+    b, g, be = sb.tensor("b", (4,)), sb.tensor("g", (4,)), sb.tensor("be", (4,))
+    U, d = sp.MatrixSymbol("U", 4, 2), sb.tensor("d", (2,))
+    values = {"T1": RNG.normal(size=(2, 3, 4)), "TT": RNG.normal(size=(2, 3, 2)),
+              "b": RNG.normal(size=4), "g": 1 + RNG.normal(size=4) / 5, "be": RNG.normal(size=4),
+              "U": RNG.normal(size=(4, 2)), "d": RNG.normal(size=2)}
+
+    def ref(v):
+        h = anp.tanh(v["T1"] + v["b"])
+        mu = anp.mean(h, axis=-1, keepdims=True)
+        var = anp.mean((h - mu) ** 2, axis=-1, keepdims=True)
+        h = (h - mu) / anp.sqrt(var + 1e-5) * v["g"] + v["be"]
+        return anp.mean((anp.einsum("ntk,kj->ntj", h, v["U"]) + v["d"] - v["TT"]) ** 2)
+    loss = sb.mse(sb.dense(sb.layer_norm(sb.tanh(sb.add(T1, b)), g, be), U, d), TT)
+    mod = _matches(loss, [b, g, be, U, d], ref, values)
+    params = {k: values[k].copy() for k in ("b", "g", "be", "U", "d")}
+    mod.train_step(params, {}, lr=0.1, T1=values["T1"], TT=values["TT"])
+    assert {k: v.shape for k, v in params.items()} == {k: values[k].shape for k in params}
+    assert not np.allclose(params["b"], values["b"])
+
+
+PAYLOAD = "__import__('pathlib').Path({!r}).touch()"
+
+
+@pytest.mark.parametrize("call", ["layer_norm", "batch_norm", "elu"])
+def test_number_arguments_given_as_strings_are_refused_not_run(call, tmp_path):
+    flag = tmp_path / "ran"
+    g, be = sp.MatrixSymbol("g", 1, 3), sp.MatrixSymbol("be", 1, 3)
+    build = {"layer_norm": lambda s: sb.layer_norm(X, g, be, eps=s),
+             "batch_norm": lambda s: sb.batch_norm(X, g, be, eps=s),
+             "elu": lambda s: sb.elu(X, alpha=s)}[call]
+    with pytest.raises(sb.SymbpError, match="never evaluates strings"):
+        build(PAYLOAD.format(str(flag)))
+    assert not flag.exists()
+
+
+@pytest.mark.parametrize("eps", [0, -1, sp.Symbol("e")])
+def test_a_norm_needs_a_positive_number_as_eps(eps):
+    g, be = sp.MatrixSymbol("g", 1, 3), sp.MatrixSymbol("be", 1, 3)
+    with pytest.raises(sb.SymbpError, match="eps of layer_norm must be a positive number"):
+        sb.layer_norm(X, g, be, eps=eps)
+
+
+BAD_STATES = {
+    "a slot of the wrong shape": ({"step": 1, "velocity/b2": np.zeros((4, 3))}, "momentum",
+                                  r"state\['velocity/b2'\] has shape \(4, 3\)"),
+    "a step that is text": ({"step": "3"}, "adam", r"state\['step'\] is '3'"),
+    "a negative step": ({"step": -1}, "adam", r"state\['step'\] is -1"),
+    "a slot that is not an array": ({"step": 2, "mean/W1": "x"}, "adam", r"state\['mean/W1'\]"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_STATES))
+def test_train_step_with_a_bad_state_changes_nothing(case):
+    state, optimizer, message = BAD_STATES[case]
+    mod = sb.compile(sb.derive(EXAMPLES["mlp"]()))
+    params, data = mod.init_params(rng=0), mod.random_data(rng=1, samples=5)
+    before, kept = {k: v.copy() for k, v in params.items()}, dict(state)
+    with pytest.raises(ValueError, match=message):
+        mod.train_step(params, state, optimizer=optimizer, **data)
+    assert all(np.array_equal(params[k], before[k]) for k in params)
+    assert state.keys() == kept.keys() and all(state[k] is kept[k] for k in state)
+
+
+def test_check_reads_tensors_as_the_matrices_sympy_multiplies():
+    """sb.check's reference once multiplied a (d,) vector and an (n, T, V) tensor as arrays of
+    their own shapes (a raw NumPy error); SymPy's product is of the (1, d) row and the rows."""
+    A, T, U = sb.tensor("A", (n, 3, 4)), sb.tensor("T", (n, 3, 2)), sp.MatrixSymbol("U", 4, 2)
+    T1, TT, b = sb.tensor("T1", (2, 3, 4)), sb.tensor("TT", (2, 3, 4)), sb.tensor("b", (4,))
+    for model in (sb.Model(sb.mse(sb.softmax(sb.einsum("ntk,kj->ntj", A, U)), T), params=[U]),
+                  sb.Model(sb.mse(sb.tanh(sb.add(T1, b)), TT), params=[b])):
+        assert sb.check(model, reference="fd").ok
