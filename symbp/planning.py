@@ -17,6 +17,7 @@ from .errors import SymbpError
 from .ir import Derivation, Step
 from .naming import Namer
 from .primitives.conv import RUNTIME_KINDS
+from .primitives.norm import Embedding
 from .primitives.gaussian import ERF_TABLES, reads_erf
 from .printing import CodePrinter
 from .source import docstring_safe, literal, one_line
@@ -179,7 +180,21 @@ def _reader(planner: _Planner, symbols: list, fn: str, strict: bool) -> dict:
             "precision": _wrapped([names[s] for s in params] + ["1.0"], "dtype = np.result_type(", 8)
             if scalars else None,
             "data": [(names[s], s.name) for s in (*data, *sizes)], "dims": [names[d] for d in dims],
-            "checks": checks, "strict": strict, "unpack": _unpack(idents)}
+            "checks": checks, "strict": strict, "unpack": _unpack(idents),
+            "ids": [(1 + idents.index(names[sym]), sym.name, table.name, rows)
+                    for sym, (table, rows) in _id_tables(planner.d).items() if sym in data]}
+
+
+def _id_tables(d: Derivation) -> dict:
+    """data symbol -> (the table, its number of rows) for every embedding's integer ids."""
+    found = {}
+    for step in d.forward:
+        for e in sp.preorder_traversal(step.expr):
+            if isinstance(e, Embedding):
+                table = e.args[1]
+                for sym in sorted(e.args[0].free_symbols & set(d.model.data), key=str):
+                    found.setdefault(sym, (table, int(table.shape[0])))
+    return found
 
 
 def _binder(planner: _Planner, fn: str, arrays: list, strict: bool, per_sample) -> dict:
@@ -276,6 +291,7 @@ def plan_module(d: Derivation, command: str) -> dict:
         "tensor_ops": _uses_tensor_ops(d),
         "erf": ERF_TABLES if reads_erf(s.expr for s in (*d.forward, *d.backward)) else None,
         "einsum": "einsum" in d.kinds,
+        "ids": bool(_id_tables(d)),
     }
     if d.outputs:
         context.update(_predict_plan(p, d))

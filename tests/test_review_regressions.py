@@ -175,3 +175,22 @@ def test_check_reads_tensors_as_the_matrices_sympy_multiplies():
     for model in (sb.Model(sb.mse(sb.softmax(sb.einsum("ntk,kj->ntj", A, U)), T), params=[U]),
                   sb.Model(sb.mse(sb.tanh(sb.add(T1, b)), TT), params=[b])):
         assert sb.check(model, reference="fd").ok
+
+
+@pytest.mark.parametrize("bad, says", [(-1, "values from -1"), (10, "to 10"), (2.5, "not whole"),
+                                       (np.nan, "not whole")])
+def test_ids_that_name_no_row_are_refused_before_anything_changes(bad, says):
+    """A negative or fractional id once read a row whose gradient the one-hot missed (silently
+    wrong); too large an id gave a raw IndexError, and fit failed after some steps."""
+    mod = sb.compile(sb.derive(EXAMPLES["transformer"]()))
+    params, data = mod.init_params(rng=0), mod.random_data(rng=1, samples=40)
+    before = {k: v.copy() for k, v in params.items()}
+    ids = data["ids"].astype(float)
+    ids[-1, 0] = bad
+    for call in (lambda: mod.loss_and_grad(params, Y=data["Y"], ids=ids),
+                 lambda: mod.predict(params, ids=ids),
+                 lambda: mod.fit(params, {"Y": data["Y"], "ids": ids}, epochs=1, verbose=False)):
+        with pytest.raises(ValueError, match=rf"ids must hold integer ids from 0 to 9 \(the rows of E\), got .*{says}"):
+            call()
+    assert all(np.array_equal(params[k], before[k]) for k in params)
+    assert np.isfinite(mod.loss(params, Y=data["Y"], ids=data["ids"].astype(float)))  # whole floats
