@@ -14,6 +14,8 @@ live in ``symbp.inputs`` (re-exported here), which the emitted tests also read.
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -131,6 +133,19 @@ def _reference_values(model: Model, reference: str, sizes: dict, data: dict, pli
     return ops.value_and_grad(f, plist)
 
 
+def _given(what: str, given, drawn: dict) -> dict:
+    """check's ``params`` or ``data`` (name -> value), refused unless a dict of the model's names."""
+    if given is None:
+        return {}
+    if not isinstance(given, Mapping):
+        raise SymbpError(f"check's {what} must be a dict name -> value, not a {type(given).__name__}.")
+    unknown = sorted(set(given) - set(drawn), key=str)
+    if unknown:
+        raise SymbpError(f"check's {what} names {', '.join(map(repr, unknown))}, not one of the "
+                         f"model's {what}: {', '.join(drawn) or 'none'}.")
+    return dict(given)
+
+
 def check(model: Model, reference: str = "autograd", dims=None, seed: int = 0,
           rtol: float | None = None, params: dict | None = None, data: dict | None = None,
           module=None) -> Report:
@@ -143,14 +158,20 @@ def check(model: Model, reference: str = "autograd", dims=None, seed: int = 0,
         raise SymbpError(f"check needs a symbp.Model, not a {type(model).__name__}.")
     if reference not in REFERENCES:
         raise SymbpError(f"unknown reference {reference!r}; choose one of {', '.join(REFERENCES)}.")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise SymbpError(f"check's seed must be a non-negative integer, not {seed!r}.")
     rng = np.random.default_rng(seed)
     sizes = concrete_dims(model, dims, rng)
     drawn_params, drawn_data = draw_inputs(model, sizes, rng)
-    params = {**drawn_params, **(params or {})}
-    data = {**drawn_data, **(data or {})}
+    params = {**drawn_params, **_given("params", params, drawn_params)}
+    data = {**drawn_data, **_given("data", data, drawn_data)}
+    module = module or compile_module(derive(model))
+    try:  # the generated reader names a value of the wrong shape or type
+        module.loss(params, **data)
+    except ValueError as exc:
+        raise SymbpError(f"check: {str(exc).rstrip('.')}.") from None
     plist = [params[p.name] for p in model.params]
     ref_loss, ref_grads = _reference_values(model, reference, sizes, data, plist)
-    module = module or compile_module(derive(model))
     loss, grads = module.loss_and_grad(params, **data)
     report = Report(model.name, reference, {d.name: v for d, v in sizes.items()}, float(loss),
                     float(np.asarray(ref_loss)),

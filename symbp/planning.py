@@ -17,8 +17,8 @@ from .errors import SymbpError
 from .ir import Derivation, Step
 from .naming import Namer
 from .primitives.conv import RUNTIME_KINDS
-from .primitives.norm import Embedding
 from .primitives.gaussian import ERF_TABLES, reads_erf
+from .primitives.norm import Embedding
 from .printing import CodePrinter
 from .source import docstring_safe, literal, one_line
 from .text import unicode

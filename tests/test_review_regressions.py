@@ -190,7 +190,60 @@ def test_ids_that_name_no_row_are_refused_before_anything_changes(bad, says):
     for call in (lambda: mod.loss_and_grad(params, Y=data["Y"], ids=ids),
                  lambda: mod.predict(params, ids=ids),
                  lambda: mod.fit(params, {"Y": data["Y"], "ids": ids}, epochs=1, verbose=False)):
-        with pytest.raises(ValueError, match=rf"ids must hold integer ids from 0 to 9 \(the rows of E\), got .*{says}"):
+        with pytest.raises(ValueError, match=rf"ids from 0 to 9 \(the rows of E\), got .*{says}"):
             call()
     assert all(np.array_equal(params[k], before[k]) for k in params)
     assert np.isfinite(mod.loss(params, Y=data["Y"], ids=data["ids"].astype(float)))  # whole floats
+
+
+@pytest.fixture(scope="module")
+def mlp():
+    return sb.compile(sb.derive(EXAMPLES["mlp"]()))
+
+
+@pytest.mark.parametrize("params", [None, 5, 3.0, object()])
+def test_params_that_are_not_a_dict_get_one_sentence(mlp, params):
+    data = mlp.random_data(rng=1, samples=3)
+    for call in (lambda: mlp.loss(params, **data), lambda: mlp.loss_and_grad(params, **data),
+                 lambda: mlp.train_step(params, {}, **data),
+                 lambda: mlp.fit(params, data, epochs=1, verbose=False)):
+        with pytest.raises(ValueError, match="params must be a dict name -> array"):
+            call()
+
+
+def test_boolean_and_integer_parameters_compute_as_floats(mlp):
+    """NumPy's bool products saturate and its int8 products wrap around; the same values as
+    floats are what the formulas mean."""
+    params, data = mlp.init_params(rng=0), mlp.random_data(rng=1, samples=5)
+    X = np.full((5, 4), 100, np.int8)
+    for W1 in (np.ones((4, 8), bool), np.ones((4, 8), np.int8)):
+        as_float = mlp.loss({**params, "W1": W1.astype(float)}, X=X.astype(float), Y=data["Y"])
+        assert mlp.loss({**params, "W1": W1}, X=X, Y=data["Y"]) == pytest.approx(as_float, rel=1e-12)
+        assert mlp.loss({**params, "W1": W1}, X=X > 0, Y=data["Y"]) == pytest.approx(
+            mlp.loss({**params, "W1": W1.astype(float)}, X=np.ones((5, 4)), Y=data["Y"]), rel=1e-12)
+
+
+@pytest.mark.parametrize("call, says", [
+    (lambda m: m.init_params(rng="abc"), "rng must be None, a non-negative integer"),
+    (lambda m: m.random_data(rng=2.5), "rng must be None, a non-negative integer"),
+    (lambda m: m.fit(m.init_params(rng=0), m.random_data(rng=1), seed=-1, verbose=False),
+     "seed must be None, a non-negative integer"),
+    (lambda m: m.fit(m.init_params(rng=0), {**m.random_data(rng=1), "X": [[1, 2], [3]]},
+                     verbose=False), "data entry 'X' is not an array of numbers"),
+    (lambda m: m.init_params(dtype=np.float16), "32 bits or more"),
+])
+def test_bad_seeds_dtypes_and_ragged_data_get_one_sentence(mlp, call, says):
+    with pytest.raises(ValueError, match=says):
+        call(mlp)
+
+
+@pytest.mark.parametrize("kwargs, says", [
+    ({"params": {"W1": np.zeros((2, 2))}}, r"W1 has shape \(2, 2\) but the model expects \(4, 8\)"),
+    ({"data": {"X": "abc"}}, "data entry 'X' is not an array of real numbers"),
+    ({"params": {"nosuch": 1.0}}, "params names 'nosuch', not one of the model's params"),
+    ({"params": [1.0]}, "params must be a dict"),
+    ({"seed": "x"}, "seed must be a non-negative integer"),
+])
+def test_check_names_a_bad_argument(kwargs, says):
+    with pytest.raises(sb.SymbpError, match=says):
+        sb.check(EXAMPLES["mlp"](), reference="fd", **kwargs)
