@@ -176,18 +176,21 @@ class _Explainer:
         self.values = step_values(d, values) if values is not None else None
         self.kinds = {s.name: s.kind for s in d.forward if s.node >= 0}
         self.shapes = full_shapes(d)
+        self.named_shapes = {getattr(sym, "name", str(sym)): shape for sym, shape in self.shapes.items()}
 
     def partial(self, name: str, of: str | None = None) -> str:
         return f"∂{of or self.loss}/∂{name}"
 
-    def number(self, sym, expr=None) -> str:
+    def number(self, sym, expr=None, of: str = "") -> str:
+        """`` = value`` of ``sym`` (or of ``expr``), a tensor's in its N-d shape (an adjoint's,
+        ``of`` a value, in that value's)."""
         if self.values is None:
             return ""
         if sym in self.values:
             return f" = {format_full(self.values[sym], self.shapes.get(sym))}"
         if expr is None:
             return ""
-        shape = self.shapes.get(sym) or tensor_shape_or_none(expr)
+        shape = self.shapes.get(sym) or self.named_shapes.get(of) or tensor_shape_or_none(expr)
         return f" = {format_full(evaluate_at(expr, self.values), shape)}"
 
     def show(self, expr) -> str:
@@ -229,7 +232,7 @@ class _Explainer:
             copy = isinstance(e.expr, (sp.Symbol, sp.MatrixSymbol))
             notes.append(self.t["copy"].format(value=self.show(e.expr)) if copy
                          else self.t["inlined"])
-        return _layout(self.partial(e.of), segments, self.number(e.symbol, e.expr), notes,
+        return _layout(self.partial(e.of), segments, self.number(e.symbol, e.expr, e.of), notes,
                        wrap=len(e.paths) > 1)
 
     def text(self) -> str:

@@ -26,7 +26,7 @@ from markupsafe import Markup
 
 from .derive import as_derivation
 from .errors import SymbpError
-from .explain import TEXT, Adjoint, _Explainer, evaluate_at, format_value, gradient_paths
+from .explain import TEXT, Adjoint, _Explainer, evaluate_at, format_full, gradient_paths
 from .explain import teaching_values as _drawn_values
 from .files import check_writable, sign, write_atomic
 from .ir import Derivation
@@ -106,8 +106,8 @@ class _Lesson:
             return None
         return env[sym] if sym in env else evaluate_at(expr, env)
 
-    def numbered(self, step: PageStep, sym, expr=None) -> PageStep:
-        number = self.ex.number(sym, expr)
+    def numbered(self, step: PageStep, sym, expr=None, of: str = "") -> PageStep:
+        number = self.ex.number(sym, expr, of)
         if number:
             step.number = number[len(" = "):]
             step.table = _table(self.raw(sym, expr))
@@ -129,7 +129,7 @@ class _Lesson:
 
     def backward(self, e: Adjoint, heading: str) -> PageStep:
         text = self.ex.chain(e)
-        number = self.ex.number(e.symbol, e.expr)
+        number = self.ex.number(e.symbol, e.expr, e.of)
         first, *rest = text.split("\n")
         equation = " ".join([first.strip()] + [r.strip() for r in rest if r.strip().startswith("= ")])
         notes = [r.strip() for r in rest if not r.strip().startswith("= ")]
@@ -140,13 +140,13 @@ class _Lesson:
         users = list(dict.fromkeys(p.user for p in e.paths))
         page = PageStep("backward", heading, lines, e.of, [(e.of, u) for u in users],
                         notes=[pieces(n) for n in notes])
-        return self.numbered(page, e.symbol, e.expr)
+        return self.numbered(page, e.symbol, e.expr, e.of)
 
     def steps(self) -> list[PageStep]:
         d, t, loss = self.d, self.t, self.loss
         start = PageStep("start", t["graph"].format(nodes=len(d.forward)), [])
         if self.ex.values is not None:
-            start.lines = [pieces(f"{s.name} = {format_value(self.ex.values[s])}")
+            start.lines = [pieces(f"{s.name} = {format_full(self.ex.values[s], self.ex.shapes.get(s))}")
                            for s in d.model.symbols if s in self.ex.values and s not in d.model.dims]
         steps = [start] + [self.forward(s) for s in d.forward if s.role != "loss"]
         steps += [self.forward(s) for s in d.forward if s.role == "loss"]
@@ -169,7 +169,7 @@ class _Lesson:
             if gradients.get(p.name) is not None:
                 gradient = gradients[p.name]
                 gradient = f"({gradient})" if gradient.startswith("-") else gradient
-                line += f" = {format_value(self.ex.values[p])} − η · {gradient}"
+                line += f" = {format_full(self.ex.values[p], self.ex.shapes.get(p))} − η · {gradient}"
             lines.append(pieces(line))
         return PageStep("update", self.t["update"].rstrip(":："), lines)
 

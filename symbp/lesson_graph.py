@@ -28,10 +28,16 @@ if TYPE_CHECKING:
 GRADIENT = "#c0392b"
 
 
-def _short(value) -> str:
-    """An edge label: a number, or the shape of a matrix or tensor (``2×8``, ``2×1×8×8``)."""
+def _short(value, full=None) -> str:
+    """An edge label: a number, or the shape of a matrix or tensor (``2×8``, ``2×1×8×8``; a
+    tensor's value, a matrix view, is shown in its N-d shape ``full``)."""
     shape = tuple(getattr(value, "shape", ()))
     if int(np.prod(shape)) > 1:
+        rest = full[1:] if full and len(full) != 2 else None
+        if rest is not None and all(getattr(d, "is_Integer", False) or isinstance(d, int) for d in rest):
+            rest = tuple(int(d) for d in rest)
+            shape = ((int(np.prod(shape)) // int(np.prod(rest)), *rest) if len(full) > 1
+                     else (int(np.prod(shape)),))
         return "×".join(map(str, shape))
     return format_value(np.ravel(np.array(value.tolist(), dtype=object))[0] if shape else value)
 
@@ -99,8 +105,9 @@ class LessonGraph:
             partials = self.lesson.ex.partials
             gradient = "" if flow is None else unicode(flow, partials)
             return sym.name, gradient if len(gradient) <= 24 else "∂"
-        gradient = "" if flow is None else _short(evaluate_at(flow, env))
-        return _short(env[sym]), gradient
+        full = self.lesson.ex.shapes.get(sym)
+        gradient = "" if flow is None else _short(evaluate_at(flow, env), full)
+        return _short(env[sym], full), gradient
 
     def svg(self, steps: list[PageStep]) -> str:
         dot = shutil.which("dot")

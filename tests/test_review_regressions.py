@@ -5,6 +5,8 @@ Every expected value comes from autograd applied to the same function written by
 ``autograd.numpy`` (independent of symbp's graph, rules and printer).
 """
 
+import re
+
 import autograd.numpy as anp
 import numpy as np
 import pytest
@@ -247,3 +249,18 @@ def test_bad_seeds_dtypes_and_ragged_data_get_one_sentence(mlp, call, says):
 def test_check_names_a_bad_argument(kwargs, says):
     with pytest.raises(sb.SymbpError, match=says):
         sb.check(EXAMPLES["mlp"](), reference="fd", **kwargs)
+
+
+def test_lessons_and_explanations_show_tensors_in_their_own_shapes():
+    """The lesson's given values, updates and graph edges once showed a tensor's matrix view
+    (K (32×9), X (2×64), edges 2×2048), as did explain for an adjoint without a step of its own."""
+    cnn = sb.lesson_html(EXAMPLES["digits_cnn"](), values=True)
+    for flat in ("32×9", "2×64,", "2×2048", "2×512", "(1×32"):
+        assert flat not in cnn, flat
+    for full in ("K = (32×1×3×3", "c = (32,", "X = (2×1×8×8", ">2×32×8×8<",
+                 "= (32×1×3×3, ‖·‖ = 17.4) − η · (32×1×3×3", "= (32, ‖·‖ = 5.693) − η · (32,"):
+        assert full in cnn, full
+    block = sb.lesson_html(EXAMPLES["transformer"](), values=True)
+    assert "2×192" not in block and "Y = (2×6×10" in block
+    text = sb.explain(EXAMPLES["transformer"](), values=True)
+    assert re.search(r"∂L/∂Z1 = ∂L/∂Z2 · ∂Z2/∂Z1 = ∂L/∂Z2 = \(2×6×32, ", text)
