@@ -155,11 +155,15 @@ def _rhs_lines(printer: MathPrinter, expr) -> list[str]:
     return lines
 
 
-def equations(d: Derivation, steps: list[Step], printer: MathPrinter) -> list[str]:
+def equations(d: Derivation, steps: list[Step], printer: MathPrinter, fit: bool = False) -> list[str]:
+    """``lhs &= rhs`` rows (a long sum over several rows); ``fit``: a long row in ``\\symbpfit``,
+    which a document defines to shrink it to the page's width where it would overflow."""
     rows = []
     for step in steps:
         lhs = printer.names[step.symbol]
         lines = _rhs_lines(printer, step.expr)
+        if fit:
+            lines = [rf"\symbpfit{{{line}}}" if len(line) > 2 * _LINE else line for line in lines]
         rows.append(f"{lhs} &= {lines[0]}")
         rows += [rf"&\quad + {line}" for line in lines[1:]]
     return rows

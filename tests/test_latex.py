@@ -248,3 +248,16 @@ def test_nielsen_equations_give_the_finite_difference_gradients_of_an_mlp(rng):
                 down[param.name][index] -= 1e-6
                 want[index] = (forward(up)[2] - forward(down)[2]) / 2e-6
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-8)
+
+
+@needs_pdflatex
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_every_example_document_fits_its_pages(name, tmp_path):
+    """No formula runs off the right edge or into the page number (pdflatex's overfull boxes):
+    the transformer's GELU backward once did both."""
+    (tmp_path / "doc.tex").write_text(sb.latex_document(sb.derive(EXAMPLES[name]())))
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-no-shell-escape", "doc.tex"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:]
+    log = (tmp_path / "doc.log").read_text(errors="replace")
+    assert "Overfull" not in log, [line for line in log.splitlines() if "Overfull" in line]
