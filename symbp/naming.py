@@ -98,7 +98,11 @@ class Namer:
         prefix = _PREFIX.get(kind, "Z")
         if kind == "scalar" and not (template.is_Add or template.is_Mul or template.is_Pow):
             prefix = "A"
-        return self.numbered(prefix.lower() if scalar else prefix)
+        prefix = prefix.lower() if scalar else prefix
+        # a symbol of the model called E: its einsums are Z1, Z2, ... not E1, E2 (read as E's)
+        prefix = next((p for p in (prefix, "z" if scalar else "Z", "T", "V") if p not in self.taken),
+                      prefix)
+        return self.numbered(prefix)
 
 
 _INDEXED = re.compile(r"^([A-Za-z]+?)_?(\d+(?:_\d+)*)$")

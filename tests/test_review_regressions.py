@@ -264,3 +264,12 @@ def test_lessons_and_explanations_show_tensors_in_their_own_shapes():
     assert "2×192" not in block and "Y = (2×6×10" in block
     text = sb.explain(EXAMPLES["transformer"](), values=True)
     assert re.search(r"∂L/∂Z1 = ∂L/∂Z2 · ∂Z2/∂Z1 = ∂L/∂Z2 = \(2×6×32, ", text)
+
+
+def test_step_names_do_not_read_as_numbered_copies_of_a_models_symbol():
+    """The transformer's embedding table E sat beside steps E1, E2, E3 (its einsums)."""
+    d = sb.derive(EXAMPLES["transformer"]())
+    assert not [s.name for s in d.steps if re.fullmatch(r"E\d+(_bar)?", s.name)]
+    Z, U = sp.MatrixSymbol("Z", 3, 3), sp.MatrixSymbol("U", 3, 3)
+    d = sb.derive(sb.Model(sb.mse(sb.tanh(X * Z) * U, Y), params=[Z, U]))
+    assert not [s.name for s in d.steps if re.fullmatch(r"Z\d+(_bar)?", s.name)]

@@ -148,12 +148,13 @@ def test_attention_refuses_a_tensor_mixed_with_a_matrix():
 def test_residual_sums_reuse_the_earlier_sum_forward_and_backward():
     d = sb.derive(block_model(False))
     sums = {s.name: s for s in d.steps if s.kind == "add"}
-    x = next(s.name for s in sums.values() if {"E1", "Z1"} <= set(s.inputs))  # E[ids] + Pos
+    emb = next(s.name for s in d.forward if s.kind == "embedding")
+    x = next(s.name for s in sums.values() if emb in s.inputs)  # E[ids] + Pos
     x2 = next(s for s in sums.values() if x in s.inputs and s.role == "forward")
     assert len(x2.expr.args) == 2  # x + attention(...), not E[ids] + Pos + attention(...)
     assert any(x2.name in s.inputs for s in sums.values() if s is not x2 and s.role == "forward")
     x_bar = [s for s in d.steps if s.name == f"{x}_bar"]
     pos_bar = next(s for s in d.steps if s.name == "Pos_bar")
-    e_bar = next(s for s in d.steps if s.name == "E1_bar")
+    e_bar = next(s for s in d.steps if s.name == f"{emb}_bar")
     only = {f"{x}_bar"}  # read off the one adjoint sum (besides the size n)
     assert x_bar and set(pos_bar.inputs) - {"n"} == only and set(e_bar.inputs) - {"n"} == only
