@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 GRADIENT = "#c0392b"
 
 
+_LEGIBLE = 0.7  # the smallest scale of the graph on the page: 15pt labels stay about 11px
+_SCREEN = 1400  # px: a graph wider than this at that scale scrolls
+
+
 def _short(value, full=None) -> str:
     """An edge label: a number, or the shape of a matrix or tensor (``2×8``, ``2×1×8×8``; a
     tensor's value, a matrix view, is shown in its N-d shape ``full``)."""
@@ -133,6 +137,10 @@ class LessonGraph:
                 el.attrib[key.split("}")[-1]] = el.attrib.pop(key)
         for key in ("width", "height"):
             root.attrib.pop(key, None)
+        width = float(root.get("viewBox", "0 0 0 0").split()[2])
+        if width * _LEGIBLE > _SCREEN:  # a wide graph scrolls (to the active node) rather than
+            # shrinking its labels below reading size
+            root.set("style", f"min-width: {round(width * _LEGIBLE)}px; max-height: none")
         root.set("role", "img")
         root.set("aria-label", self.d.model.name)
         values, grads = _reveal(steps)

@@ -337,3 +337,22 @@ def test_page_fits_a_phone_and_shoots_the_readme_picture(tmp_path):
         assert picture.startswith(b"\x89PNG") and _errors(wide) == []
     finally:
         wide.quit()
+
+
+def test_a_wide_graph_scrolls_to_the_active_node_with_labels_a_projector_shows(browser, tmp_path):
+    """The transformer's 25-node graph was squeezed into the page: labels about 1 px high."""
+    from selenium.webdriver.common.keys import Keys
+
+    _open(browser, tmp_path, "transformer")
+    for _ in range(12):  # into the attention block, far right of the first screen
+        _press(browser, Keys.ARROW_RIGHT)
+    time.sleep(1.0)  # the smooth scroll
+    seen = browser.execute_script("""
+        const figure = document.querySelector('figure'), frame = figure.getBoundingClientRect();
+        const node = document.querySelector('svg g.node.active');
+        const box = node.getBoundingClientRect(), label = node.querySelector('text').getBoundingClientRect();
+        return {label: label.height, scrolled: figure.scrollLeft, inside: box.left >= frame.left
+                && box.right <= frame.right, page: document.documentElement.scrollWidth};
+    """)
+    assert seen["label"] >= 10 and seen["scrolled"] > 0 and seen["inside"], seen
+    assert seen["page"] <= 1280, seen  # the figure scrolls, not the page
