@@ -156,8 +156,12 @@ class _Lesson:
         steps.append(seed)
         entries = gradient_paths(d)
         steps += [self.backward(e, seed.heading) for e in entries if e.role != "gradient"]
-        grads = t["grads_mean" if d.model.is_scalar and d.model.data else "grads"].rstrip(":：")
-        steps += [self.backward(e, grads) for e in entries if e.role == "gradient"]
+        mean = d.model.is_scalar and bool(d.model.data)
+        grads = t["grads_mean" if mean else "grads"].rstrip(":：")
+        pages = [self.backward(e, grads) for e in entries if e.role == "gradient"]
+        if pages and mean and self.ex.values is not None:  # as explain says it, once
+            pages[0].notes.append(pieces(t["one_sample"].strip()))
+        steps += pages
         return steps + [self.update(steps)]
 
     def update(self, steps: list[PageStep]) -> PageStep:

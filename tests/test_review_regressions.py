@@ -273,3 +273,15 @@ def test_step_names_do_not_read_as_numbered_copies_of_a_models_symbol():
     Z, U = sp.MatrixSymbol("Z", 3, 3), sp.MatrixSymbol("U", 3, 3)
     d = sb.derive(sb.Model(sb.mse(sb.tanh(X * Z) * U, Y), params=[Z, U]))
     assert not [s.name for s in d.steps if re.fullmatch(r"Z\d+(_bar)?", s.name)]
+
+
+def test_the_lesson_says_what_explain_says_about_one_sample_and_broadcasts():
+    """The xor lesson left out explain's note that the numbers are one sample's (N = 1); the
+    transformer's positions read 𝟙 ⊗ Pos in text but repeat_n(Pos) in LaTeX."""
+    xor = EXAMPLES["xor"]()
+    note = "the numbers are those of the one sample above: N = 1"
+    assert note in sb.explain(xor, values=True) and note in sb.lesson_html(xor, values=True)
+    block = sb.derive(EXAMPLES["transformer"]())
+    tex = block.latex()
+    assert "repeat[n](Pos)" in sb.explain(block) and r"\operatorname{repeat}_{n}" in tex
+    assert r"\right)^{\top}" in tex and "^{T}" not in tex

@@ -291,7 +291,7 @@ class ScatterRows(MatrixExpr):
 
     def _latex(self, printer):
         ids, g = (printer._print(a) for a in self.args[:2])
-        return rf"\operatorname{{onehot}}\left({ids}\right)^{{T}} {g}"
+        return rf"\operatorname{{onehot}}\left({ids}\right)^{{\top}} {g}"
 
     def _sympystr(self, printer):
         ids, g = (printer._print(a) for a in self.args[:2])

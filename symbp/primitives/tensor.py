@@ -301,8 +301,8 @@ class BatchBroadcast(TensorOps, MatrixExpr):
         cols = self.args[0].shape[1]
         return self.args[0][sp.floor(j / cols), sp.Mod(j, cols)]
 
-    def _sympystr(self, printer):
-        return f"𝟙 ⊗ {printer._print(self.args[0])}"
+    def _sympystr(self, printer):  # as the LaTeX's repeat_n(P)
+        return f"repeat[{printer._print(self.args[1])}]({printer._print(self.args[0])})"
 
     def doit(self, **hints):
         return explicit_value(self, hints)
