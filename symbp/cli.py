@@ -4,6 +4,7 @@ generate and check standalone NumPy training code."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 
@@ -30,6 +31,17 @@ __all__ = ["main", "parser"]
 
 _MODEL_HELP = "a built-in example name (see: symbp list) or path/to/file.py:attr"
 
+
+
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds (argparse names the option when this refuses)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
 
 def _command(sub, name: str, run, help: str, model: bool = True):
     s = sub.add_parser(name, help=help)
@@ -91,7 +103,7 @@ def _teaching_commands(sub) -> None:
     s.add_argument("--values", action="store_true",
                    help="forward values and gradients on the edges")
     s = _command(sub, "compare", cmd_compare, "operation counts: symbp vs per-parameter sympy.diff")
-    s.add_argument("--budget", type=float, default=30.0, help="seconds for sympy.diff")
+    s.add_argument("--budget", type=_seconds, default=30.0, help="seconds for sympy.diff")
     s = _command(sub, "lesson", cmd_lesson, "one HTML page stepping through forward and backward")
     _output(s, "the .html file to write")
     s.add_argument("--lang", choices=["en", "zh"], default="en",

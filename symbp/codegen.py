@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .errors import SymbpError
 from .export import plan_export, template_of
-from .files import HEADER, check_writable, content_hash, write_atomic
+from .files import HEADER, check_writable, content_hash, output_path, write_atomic
 from .ir import Derivation
 from .planning import plan_module
 from .source import one_line
@@ -66,7 +66,7 @@ def emit(d: Derivation, path, force: bool = False, tests: bool = False,
     The write is atomic; a file symbp did not generate, or one edited since,
     is only overwritten with ``force=True``.
     """
-    path = Path(path)
+    path = output_path(path, force)
     template_of(target)
     if path.suffix != ".py":
         raise SymbpError(f"the module path {path} must end in .py.")

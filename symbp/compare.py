@@ -8,12 +8,14 @@ upstream adjoints, so its size stays a small multiple of the forward pass.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
 import sympy as sp
 
 from .derive import derive
+from .errors import SymbpError
 from .model import Model
 
 __all__ = ["Comparison", "compare"]
@@ -60,6 +62,8 @@ class Comparison:
 
 def compare(model: Model, budget: float = 30.0) -> Comparison:
     """Count both routes; the naive one stops once it has used ``budget`` seconds."""
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget < math.inf:
+        raise SymbpError(f"compare's budget must be a positive number of seconds, not {budget!r}.")
     start = time.perf_counter()
     d = derive(model)
     symbp_seconds = time.perf_counter() - start

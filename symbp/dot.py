@@ -25,7 +25,7 @@ import sympy as sp
 from .derive import as_derivation
 from .errors import SymbpError
 from .explain import evaluate_at, format_full, full_shapes, step_values
-from .files import MARK, check_writable, sign, write_atomic
+from .files import MARK, check_writable, output_path, sign, write_atomic
 from .ir import Derivation
 from .model import Model
 from .paths import edge_gradients
@@ -164,7 +164,7 @@ def render_graph(d: Derivation | Model, path, values: Mapping | None = None,
 
     Like ``emit``, it replaces only a picture symbp rendered (unedited), unless ``force``.
     """
-    path = Path(path)
+    path = output_path(path, force)
     fmt = path.suffix.lstrip(".").lower()
     if fmt not in ("svg", "png", "pdf"):
         raise SymbpError(f"the picture {path} must end in .svg, .png or .pdf.")

@@ -37,7 +37,7 @@ except ImportError:  # pragma: no cover - Windows
 
 __all__ = ["MARK", "HEADER", "content_hash", "is_generated", "is_signed", "sign",
            "check_regular", "read_regular", "check_writable", "file_mode", "write_atomic",
-           "remove_leftovers"]
+           "remove_leftovers", "output_path"]
 
 HEADER = f"# {MARK}"
 SIGNATURE = f"{MARK}; content-hash: sha256:"
@@ -176,6 +176,18 @@ def _check_directory(path: Path) -> None:
         if not os.access(folder, os.W_OK | os.X_OK):
             raise SymbpError(f"cannot write {path}: the directory {folder} is not writable.")
         return
+
+
+def output_path(path, force=False) -> Path:
+    """A public writer's ``path`` (a str or path-like naming a file) and ``force`` (a bool),
+    or one sentence naming what is wrong."""
+    if not isinstance(path, (str, os.PathLike)) or not isinstance(os.fspath(path), str):
+        raise SymbpError(f"the output path must be a str or pathlib.Path, not {path!r}.")
+    if "\x00" in os.fspath(path):
+        raise SymbpError(f"the output path {os.fspath(path)!r} contains a NUL character.")
+    if not isinstance(force, bool):
+        raise SymbpError(f"force must be True or False, not {force!r}.")
+    return Path(path)
 
 
 def check_writable(path, force: bool = False) -> None:

@@ -28,7 +28,7 @@ from .derive import as_derivation
 from .errors import SymbpError
 from .explain import TEXT, Adjoint, _Explainer, evaluate_at, format_full, gradient_paths
 from .explain import teaching_values as _drawn_values
-from .files import check_writable, sign, write_atomic
+from .files import check_writable, output_path, sign, write_atomic
 from .ir import Derivation
 from .lesson_graph import LessonGraph
 from .model import Model
@@ -210,7 +210,7 @@ def write_lesson(d: Derivation | Model, path, lang: str = "en", values: Mapping 
                  force: bool = False) -> Path:
     """Write the lesson page to ``path`` (.html); like ``emit``, it replaces only a page symbp
     wrote (unedited), unless ``force``. The signature is an HTML comment on the last line."""
-    path = Path(path)
+    path = output_path(path, force)
     if path.suffix.lower() not in (".html", ".htm"):
         raise SymbpError(f"the lesson page {path} must end in .html.")
     check_writable(path, force)

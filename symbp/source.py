@@ -34,11 +34,20 @@ def literal(value) -> str:
 _LINE_BREAKS = re.compile("[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
 
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x7f]")  # what Python source cannot hold, or hides
+
+
+def _shown(control: re.Match) -> str:
+    return f"\\x{ord(control.group()):02x}"
+
+
 def one_line(text: str) -> str:
-    """``text`` with every line break replaced by a space (safe in a ``#`` comment)."""
-    return _LINE_BREAKS.sub(" ", text)
+    """``text`` with every line break replaced by a space and other control characters
+    written out (``\\x00``): safe in a ``#`` comment."""
+    return _CONTROLS.sub(_shown, _LINE_BREAKS.sub(" ", text))
 
 
 def docstring_safe(text: str) -> str:
-    """``text`` safe inside a triple-quoted docstring."""
-    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    """``text`` safe inside a triple-quoted docstring (control characters written out)."""
+    text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    return _CONTROLS.sub(lambda c: "\\" + _shown(c), text)
