@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Set
 
 import numpy as np
 import sympy as sp
+from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .errors import SymbpError
 
@@ -73,6 +74,27 @@ def as_expr(what: str, expr):
         raise SymbpError(f"{what} is {_short(expr)}, a {type(expr).__name__} and not an "
                          "expression with a number value.")
     return expr
+
+
+def _check_entries(expr) -> None:
+    """Refuse an entry ``A[i, j]`` whose index may lie outside ``A``: SymPy reads an entry of a
+    broadcast sum ``(X W + b)[n - 1, 1]`` as ``... + b[n - 1, 1]``, a row a (1, k) bias lacks."""
+    limits = {v: (lo, hi) for e in walk(expr) if isinstance(e, sp.Sum) for v, lo, hi in e.limits}
+    for e in walk(expr):
+        if not (isinstance(e, MatrixElement) and getattr(e.parent, "is_Matrix", False)):
+            continue
+        for index, size, axis in ((e.i, e.parent.shape[0], "row"), (e.j, e.parent.shape[1], "column")):
+            if not size.is_Integer:
+                continue  # a row of the batch: the sizes the data bring (and per-row sums) decide
+            ends = [index]  # a summation index: both ends of its range
+            for v in index.free_symbols & limits.keys():
+                ends = [x.subs(v, end) for x in ends for end in limits[v]]
+            if all(sp.And(sp.Ge(x, 0), sp.Lt(x, size)) is sp.true for x in ends):
+                continue
+            raise SymbpError(
+                f"{_short(e)} reads {axis} {index} of {_short(e.parent)}, which has {size} "
+                f"{axis}{'' if size == 1 else 's'}: an entry of a broadcast sum such as (X W + b)[i, j] "
+                f"is read from each term, so take it from the terms, e.g. (X*W)[i, j] + b[0, j].")
 
 
 _NOT_FINITE = {sp.oo: "oo", sp.S.NegativeInfinity: "-oo", sp.zoo: "zoo", sp.nan: "nan",
@@ -255,6 +277,8 @@ class Model:
         for sym in every:
             if not _is_leaf(sym):
                 raise SymbpError(f"{_short(sym)} in the loss is neither a Symbol nor a MatrixSymbol.")
+        for expr in (self.loss, *self.outputs.values()):
+            _check_entries(expr)
         constants = {e for expr in (self.loss, *self.outputs.values()) for e in walk(expr)
                      if isinstance(e, (sp.OneMatrix, sp.ZeroMatrix, sp.Identity))}  # n in 𝟙 (n x 1)
         dims = _dims_of(every) | _dims_of(constants, products=True) | _dims_of(self.params)

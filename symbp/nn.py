@@ -122,8 +122,7 @@ def add(x, y):
     seq = as_rows(x) if getattr(y, "is_Matrix", False) else None
     if seq is None or tensor_shape_or_none(y) == seq[1]:
         if getattr(x, "is_Matrix", False) and getattr(y, "is_Matrix", False) and x.shape != y.shape:
-            raise SymbpError(f"add: {x} of shape {x.shape} and {y} of shape {y.shape} do not "
-                             "broadcast.")
+            return _row_broadcast(x, y)
         # kept as one sum of two terms (``x + y`` would flatten a residual ``(a + b) + c``, and the
         # graph would compute ``a + b`` again instead of reusing it)
         return hashed(sp.MatAdd(x, y)) if getattr(x, "is_Matrix", False) else x + y
@@ -135,6 +134,18 @@ def add(x, y):
         return hashed(sp.MatAdd(x, BatchBroadcast(y, dims[0])))
     raise SymbpError(f"add: {y} of shape {tuple(y.shape)} does not broadcast over {x} of shape "
                      f"{dims}; give a (1, {dims[-1]}) row or a {tuple(dims[1:])} matrix.")
+
+
+def _row_broadcast(x, y):
+    """``x + 𝟙 y`` (or ``𝟙 x + y``) for a ``(1, d)`` row beside an ``(n, d)`` matrix, as NumPy
+    broadcasts it; else one sentence."""
+    for big, row in ((x, y), (y, x)):
+        if tuple(row.shape) == (1, big.shape[1]):
+            ones = sp.MatMul(sp.OneMatrix(big.shape[0], 1), row)
+            return hashed(sp.MatAdd(big, ones) if big is x else sp.MatAdd(ones, big))
+    raise SymbpError(f"add: {x} of shape {tuple(x.shape)} and {y} of shape {tuple(y.shape)} do not "
+                     f"broadcast; give two matrices of one shape, or a (1, d) row beside an (n, d) "
+                     f"matrix.")
 
 
 def embedding(ids, table):

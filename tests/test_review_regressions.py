@@ -337,3 +337,25 @@ def test_control_characters_in_names_and_descriptions_stay_out_of_the_source():
         name = model.params[0].name
         value, grads = mod.loss_and_grad({name: np.float64(0.5)}, x=np.array([1.0, 2.0]))
         assert np.isfinite(value) and set(grads) == {name}
+
+
+def test_an_entry_of_a_broadcast_sum_is_refused_naming_the_bias():
+    """(X W + b)[n - 1, 1] with a (1, 2) bias: SymPy reads b[n - 1, 1], a row b lacks, and the
+    generated code failed with a raw IndexError."""
+    Wk, b = sp.MatrixSymbol("Wk", 3, 2), sp.MatrixSymbol("b", 1, 2)
+    with pytest.raises(sb.SymbpError, match=r"b\[n - 1, 1\] reads row n - 1 of b, which has 1 row"):
+        sb.Model((X * Wk + b)[n - 1, 1] ** 2, params=[Wk, b])
+    model = sb.Model(((X * Wk)[n - 1, 1] + b[0, 1]) ** 2, params=[Wk, b])  # what it says to write
+    _matches(model.loss, [Wk, b], lambda v: (v["X"][-1] @ v["Wk"][:, 1] + v["b"][0, 1]) ** 2,
+             {**VALUES, "Wk": RNG.normal(size=(3, 2)), "b": RNG.normal(size=(1, 2))})
+
+
+def test_add_broadcasts_a_row_over_a_matrix_as_plus_does():
+    """sb.add(X, b) with X (n, 3) and b (1, 3) said they "do not broadcast" though X + b works."""
+    b = sp.MatrixSymbol("b", 1, 3)
+    values = {**VALUES, "b": RNG.normal(size=(1, 3))}
+    for loss in (sb.mse(sb.tanh(sb.add(X * W, b)), Y), sb.mse(sb.tanh(sb.add(b, X * W)), Y)):
+        _matches(loss, [W, b], lambda v: anp.mean((anp.tanh(v["X"] @ v["W"] + v["b"]) - v["Y"]) ** 2),
+                 values)
+    with pytest.raises(sb.SymbpError, match=r"add: X of shape \(n, 3\) and c of shape \(1, 2\) do not"):
+        sb.add(X, sp.MatrixSymbol("c", 1, 2))
