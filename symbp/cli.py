@@ -34,13 +34,13 @@ _MODEL_HELP = "a built-in example name (see: symbp list) or path/to/file.py:attr
 
 
 def _seconds(text: str) -> float:
-    """A positive, finite number of seconds (argparse names the option when this refuses)."""
+    """A finite number of seconds, 0 or more (argparse names the option when this refuses)."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds, 0 or more")
     return value
 
 def _command(sub, name: str, run, help: str, model: bool = True):

@@ -62,8 +62,8 @@ class Comparison:
 
 def compare(model: Model, budget: float = 30.0) -> Comparison:
     """Count both routes; the naive one stops once it has used ``budget`` seconds."""
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget < math.inf:
-        raise SymbpError(f"compare's budget must be a positive number of seconds, not {budget!r}.")
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget < math.inf:
+        raise SymbpError(f"compare's budget must be a number of seconds, 0 or more, not {budget!r}.")
     start = time.perf_counter()
     d = derive(model)
     symbp_seconds = time.perf_counter() - start
