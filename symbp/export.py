@@ -56,17 +56,22 @@ def plan_export(d: Derivation, command: str, target: str) -> dict:
         "saved": [name for name in assigned if name in read and name != "dtype"],
         "inputs": reader["unpack"].rstrip(","),
         "data_keys": [key for _, key in reader["data"]],
-        "reads": [(ident, f"params[{literal(key)}]") for ident, key in reader["params"]]
+        "reads": [(ident, f'_argument("params", {literal(key)}, params[{literal(key)}])')
+                  for ident, key in reader["params"]]
         + [(ident, _read(code, key))
            for (ident, code), (_, key) in zip(reader["reads"], reader["data"], strict=True)],
+        "arrays": [(key, ident) for ident, key in reader["params"]]
+        + [(key, ident) for (ident, code), (_, key) in zip(reader["reads"], reader["data"], strict=True)
+           if not code.startswith("_size(")],
     })
     return context
 
 
 def _read(numpy_code: str, key: str) -> str:
     """How the export reads one data entry: a size as an int, an array as the framework's."""
-    fn = "int" if numpy_code.startswith("_size(") else "_array"
-    return f"{fn}(data[{literal(key)}])"
+    if numpy_code.startswith("_size("):
+        return f"int(data[{literal(key)}])"
+    return f'_argument("data", {literal(key)}, data[{literal(key)}])'
 
 
 def _gradient_targets(d: Derivation) -> list:

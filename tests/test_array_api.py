@@ -136,6 +136,16 @@ def test_a_torch_gradient_is_a_fresh_tensor_not_an_input(modules):
     assert torch.equal(B, torch.ones(2, 2, dtype=torch.float64))
 
 
+def test_torch_arrays_of_two_float_types_get_one_sentence(modules):
+    """NumPy promotes a float32-float64 product; PyTorch refuses it with a raw RuntimeError."""
+    mod = modules["mlp"]
+    params, data = _case(mod)
+    p32 = {k: torch.as_tensor(np.asarray(v, dtype=np.float32)) for k, v in params.items()}
+    for X in (torch.as_tensor(np.asarray(data["X"])), np.asarray(data["X"])):
+        with pytest.raises(ValueError, match="W1 is torch.float32 but X is torch.float64: give every array"):
+            mod.loss(p32, X=X, Y=torch.as_tensor(np.asarray(data["Y"], dtype=np.float32)))
+
+
 def sp_matrix(name):
     import sympy as sp
     return sp.MatrixSymbol(name, 2, 2)

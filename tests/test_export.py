@@ -199,3 +199,38 @@ def test_jax_gradient_with_respect_to_data_is_nan_not_a_silent_zero():
     params, data = numpy_module.init_params(rng=0), numpy_module.random_data(rng=1, samples=3)
     grad_x = jax.grad(lambda X: module.loss(params, X=X, Y=data["Y"]))(jnp.asarray(data["X"]))
     assert grad_x.shape == data["X"].shape and bool(jnp.all(jnp.isnan(grad_x)))
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("exports")
+    d = sb.derive(example("mlp"))
+    sb.emit(d, folder / "mlp_torch.py", target="torch")
+    sb.emit(d, folder / "mlp_jax.py", target="jax")
+    numpy_module = sb.compile(d)
+    return (_import(folder / "mlp_torch.py"), _import(folder / "mlp_jax.py"),
+            numpy_module.init_params(rng=0), numpy_module.random_data(rng=1, samples=5))
+
+
+def test_the_exports_name_an_argument_of_the_wrong_type(exports):
+    """They once checked shapes only: raw TypeError, AttributeError and torch RuntimeErrors, and
+    JAX returned a complex loss for a complex X."""
+    torch_module, jax_module, params, data = exports
+    tensors = {k: torch.as_tensor(v) for k, v in params.items()}
+    torch_data = {k: torch.as_tensor(v) for k, v in data.items()}
+    cases = [(torch_module, tensors, torch_data), (jax_module, params, data)]
+    for module, p, dt in cases:
+        for call, says in [
+                (lambda: module.loss(None, **dt), "params must be a dict"),
+                (lambda: module.loss(p, **{**dt, "X": "abc"}), "data entry 'X' is not an array of numbers"),
+                (lambda: module.loss(p, **{**dt, "X": dt["X"] * 1j}), "data entry 'X' has dtype .*complex"),
+                (lambda: module.init_params(dtype=int), "dtype must be a floating-point type"),
+                (lambda: module.init_params(rng="abc"), "rng must be None, a non-negative integer")]:
+            with pytest.raises(ValueError, match=says):
+                call()
+    with pytest.raises(ValueError, match="W1 is torch.float32 but b1 is torch.float64"):
+        torch_module.loss({**tensors, "W1": tensors["W1"].float()}, **torch_data)
+    with pytest.raises(ValueError, match="params entry 'W1' has dtype torch.int64, not a floating"):
+        torch_module.loss({**tensors, "W1": tensors["W1"].long()}, **torch_data)
+    with pytest.raises(ValueError, match="floating-point torch dtype"):
+        torch_module.Net(dtype=torch.int64)
