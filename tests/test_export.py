@@ -220,14 +220,14 @@ def test_the_exports_name_an_argument_of_the_wrong_type(exports):
     torch_data = {k: torch.as_tensor(v) for k, v in data.items()}
     cases = [(torch_module, tensors, torch_data), (jax_module, params, data)]
     for module, p, dt in cases:
-        for call, says in [
-                (lambda: module.loss(None, **dt), "params must be a dict"),
-                (lambda: module.loss(p, **{**dt, "X": "abc"}), "data entry 'X' is not an array of numbers"),
-                (lambda: module.loss(p, **{**dt, "X": dt["X"] * 1j}), "data entry 'X' has dtype .*complex"),
-                (lambda: module.init_params(dtype=int), "dtype must be a floating-point type"),
-                (lambda: module.init_params(rng="abc"), "rng must be None, a non-negative integer")]:
+        for fn, args, kwargs, says in [
+                (module.loss, (None,), dt, "params must be a dict"),
+                (module.loss, (p,), {**dt, "X": "abc"}, "data entry 'X' is not an array of numbers"),
+                (module.loss, (p,), {**dt, "X": dt["X"] * 1j}, "data entry 'X' has dtype .*complex"),
+                (module.init_params, (), {"dtype": int}, "dtype must be a floating-point type"),
+                (module.init_params, (), {"rng": "abc"}, "rng must be None, a non-negative integer")]:
             with pytest.raises(ValueError, match=says):
-                call()
+                fn(*args, **kwargs)
     with pytest.raises(ValueError, match="W1 is torch.float32 but b1 is torch.float64"):
         torch_module.loss({**tensors, "W1": tensors["W1"].float()}, **torch_data)
     with pytest.raises(ValueError, match="params entry 'W1' has dtype torch.int64, not a floating"):
