@@ -169,6 +169,31 @@ def broadcast_shape(m) -> tuple:
     return shape
 
 
+def explicit(m):
+    """``m`` with its broadcasts written out (``X W - b`` as ``X W - 𝟙 b``), so that SymPy's own
+    ``shape`` of it is the broadcast one (it reads a sum's shape from the first term, and
+    ``-b`` sorts first): what a function reading ``.shape`` of its argument needs."""
+    if not getattr(m, "is_Matrix", False) or tuple(m.shape) == broadcast_shape(m):
+        return m
+    if isinstance(m, (sp.MatAdd, sp.HadamardProduct)):
+        rows, cols = broadcast_shape(m)
+        return hashed(type(m)(*(_spread(explicit(a), rows, cols) for a in m.args)))
+    if isinstance(m, ElementwiseApplyFunction):
+        return hashed(ElementwiseApplyFunction(m.function, explicit(m.expr)))
+    if isinstance(m, (sp.MatMul, sp.Transpose, sp.HadamardPower)):
+        return hashed(type(m)(*(explicit(a) for a in m.args)))
+    return m
+
+
+def _spread(term, rows, cols):
+    """``term`` broadcast to ``(rows, cols)`` with ones: ``𝟙 b`` for a row, ``c 𝟙ᵀ`` for a column."""
+    if term.shape[0] == 1 and rows != 1:
+        term = sp.MatMul(sp.OneMatrix(rows, 1), term)
+    if term.shape[1] == 1 and cols != 1:
+        term = sp.MatMul(term, sp.OneMatrix(1, cols))
+    return term
+
+
 def _check_same_shape(what: str, a, b) -> None:
     if broadcast_shape(a) != broadcast_shape(b):
         raise SymbpError(

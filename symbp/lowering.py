@@ -44,15 +44,20 @@ class VocabularyLowering:
 
     def _print_Heaviside(self, expr):
         """The step function, as a number of the parameters' dtype."""
-        mask = self._mask(self._paren(expr.args[0], PRECEDENCE["Add"]), expr)
-        return mask if mask.startswith("(xp.") else f"xp.astype({mask}, {self._dtype()})"
+        return self._float_mask(self._paren(expr.args[0], PRECEDENCE["Add"]), expr)
+
+    def _float_mask(self, x: str, step) -> str:
+        """``_mask`` in the parameters' dtype: a boolean mask cast (``1 - mask`` of a boolean
+        would be an integer, which promotes float32 to float64, and PyTorch refuses it)."""
+        mask = self._mask(x, step)
+        return f"xp.astype({mask}, {self._dtype()})" if _boolean(step) else mask
 
     def _mask(self, x: str, step) -> str:
         """``(x > 0)`` for ``Heaviside(x, 0)``, ``(x >= 0)`` for ``Heaviside(x, 1)`` (the
         printer's ``_step_text``); else ``[x > 0] + h0 [x = 0]`` in the parameters' dtype."""
-        h0 = step.args[1] if len(step.args) > 1 else sp.Rational(1, 2)
-        if h0 in (0, 1):
+        if _boolean(step):
             return self._step_text(x, step)
+        h0 = step.args[1] if len(step.args) > 1 else sp.Rational(1, 2)
         dtype = self._dtype()
         return f"(xp.astype({x} > 0, {dtype}) + {self._paren(h0)} * xp.astype({x} == 0, {dtype}))"
 
@@ -70,3 +75,8 @@ class VocabularyLowering:
         for a in args[1:]:
             code = f"{fn}({code}, {self._print(a)})"
         return code
+
+
+def _boolean(step) -> bool:
+    """Whether ``_mask`` prints the step function ``step`` as a comparison (H(0) is 0 or 1)."""
+    return (step.args[1] if len(step.args) > 1 else sp.Rational(1, 2)) in (0, 1)

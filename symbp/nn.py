@@ -13,7 +13,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .errors import SymbpError
-from .functions import _elementwise, broadcast_shape, softmax
+from .functions import _elementwise, broadcast_shape, explicit, softmax
 from .matalg import hashed
 from .model import as_expr
 from .primitives.elementwise import ELU, SiLU
@@ -47,7 +47,7 @@ def _row(name: str, v, cols) -> None:
 
 
 def _norm(what: str, x, gamma, beta, eps, axis: int):
-    x = as_expr(f"the input of {what}", x)
+    x = explicit(as_expr(f"the input of {what}", x))
     eps = as_expr(f"the eps of {what}", eps)
     if not (eps.is_number and eps.is_positive):
         raise SymbpError(f"the eps of {what} must be a positive number, got {eps}.")
@@ -80,8 +80,8 @@ def batch_norm(x, gamma, beta, eps=1e-5):
 def attention(q, k, v, causal=False):
     """``softmax(Q Kᵀ / √d_k) V`` for one sequence (``T x d_k``, ``T x d_k``, ``T x d_v``);
     ``causal=True`` masks the scores above the diagonal with ``-inf``."""
-    q, k, v = (as_expr(f"the {n} of attention", m) for n, m in (("queries", q), ("keys", k),
-                                                                  ("values", v)))
+    q, k, v = (explicit(as_expr(f"the {n} of attention", m))
+               for n, m in (("queries", q), ("keys", k), ("values", v)))
     if not all(getattr(m, "is_Matrix", False) for m in (q, k, v)):
         raise SymbpError("attention needs matrices Q, K and V (T x d_k, T x d_k, T x d_v).")
     shapes = [tensor_shape_or_none(m) for m in (q, k, v)]
@@ -116,7 +116,7 @@ def _batched_attention(q, k, v, shapes, causal):
 def add(x, y):
     """``x + y`` with NumPy's broadcasting of a ``(1, d)`` row, a ``(d,)`` tensor or a ``(T, d)``
     matrix over an ``(n, T, d)`` tensor ``x`` (where SymPy refuses the sum); else ``x + y``."""
-    x, y = as_expr("the first term of add", x), as_expr("the second term of add", y)
+    x, y = explicit(as_expr("the first term of add", x)), explicit(as_expr("the second term of add", y))
     if getattr(x, "is_Matrix", False) and as_rows(x) is None and as_rows(y) is not None:
         x, y = y, x  # the tensor first: the row or matrix broadcasts over it
     seq = as_rows(x) if getattr(y, "is_Matrix", False) else None

@@ -14,6 +14,7 @@ emitted once per function and shared by every later use.
 from __future__ import annotations
 
 import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.special import OneMatrix
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
@@ -209,8 +210,12 @@ class CodePrinter(VocabularyLowering, MatrixNotation, NumPyPrinter):
         num = [a for a in expr.args if not _is_reciprocal(a)]
         den = [a.base for a in expr.args if _is_reciprocal(a)]
 
+        bare = not all(map(_is_mask, num))  # a mask beside a float factor stays boolean: NumPy and
+        # PyTorch keep the float's dtype in the product (A_bar * (A > 0.0)), one cast fewer
+
         def join(args):
-            codes = [self._paren(a, PRECEDENCE["Mul"]) for a in args]
+            codes = [self._mask_of(a) if bare and _is_mask(a) else self._paren(a, PRECEDENCE["Mul"])
+                     for a in args]
             text = " * ".join(codes[: len(num)]) or "1"
             return text + "".join(f" / {code}" for code in codes[len(num):])
         return self._elementwise(expr, [*num, *den], join)
@@ -283,11 +288,20 @@ class CodePrinter(VocabularyLowering, MatrixNotation, NumPyPrinter):
         arg = self._paren(expr.expr, PRECEDENCE["Atom"] - 1)
         if body == var:
             return arg
-        if isinstance(body, sp.Heaviside):  # a 0/1 mask: NumPy keeps the other factor's dtype
-            step = body.args[0]  # H(x), or H(x - 1), H(1 - x) of a clamp's derivative
-            at = arg if step == var else f"({self._with_bound(var, arg, step)})"
-            return self._mask(at, body)
+        if var not in body.free_symbols:  # a map SymPy folded to a constant: Max(Min(x, -1), 1) = 1
+            return f"xp.full_like({arg}, {self._print(body)})"
+        if isinstance(body, sp.Heaviside):  # a 0/1 mask in the parameters' dtype (1 - mask, 2 mask)
+            return self._mask_of(expr, self._float_mask)
         return self._with_bound(var, arg, body)
+
+    def _mask_of(self, expr, mask=None) -> str:
+        """The map ``H(g(x))`` of ``expr`` as a mask (by default boolean where H(0) is 0 or 1):
+        ``(Z > 0.0)``, ``(Z - 1 > 0.0)`` of a clamp's derivative."""
+        var, body = expr.function.variables[0], expr.function.expr
+        arg = self._paren(expr.expr, PRECEDENCE["Atom"] - 1)
+        step = body.args[0]
+        return (mask or self._mask)(arg if step == var else f"({self._with_bound(var, arg, step)})", body)
+
 
     def _with_bound(self, var, text: str, body) -> str:
         """``body`` printed with the map's variable ``var`` standing for ``text``."""
@@ -300,6 +314,10 @@ class CodePrinter(VocabularyLowering, MatrixNotation, NumPyPrinter):
                 del self._bound[var]
             else:
                 self._bound[var] = old
+
+
+def _is_mask(m) -> bool:
+    return isinstance(m, ElementwiseApplyFunction) and isinstance(m.function.expr, sp.Heaviside)
 
 
 def _is_reciprocal(m) -> bool:

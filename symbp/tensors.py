@@ -17,6 +17,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .errors import SymbpError
+from .functions import explicit
 from .model import as_expr
 from .primitives.conv import Conv2d, conv_out
 from .primitives.einsum import Einsum, parse, spec_of
@@ -157,7 +158,7 @@ def einsum(spec: str, *operands):
     inputs, output = _einsum_parts(spec, len(operands))
     exprs, shapes, sizes = [], [], {}
     for k, (idx, x) in enumerate(zip(inputs, operands, strict=True)):
-        x = as_expr(f"einsum's operand {k + 1}", x)
+        x = explicit(as_expr(f"einsum's operand {k + 1}", x))
         dims = tensor_shape(x) if getattr(x, "is_Matrix", False) else ()
         if len(dims) != len(idx):
             raise SymbpError(f"einsum: the operand {x} has shape {_fmt(dims)} but {spec!r} gives "

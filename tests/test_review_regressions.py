@@ -359,3 +359,58 @@ def test_add_broadcasts_a_row_over_a_matrix_as_plus_does():
                  values)
     with pytest.raises(sb.SymbpError, match=r"add: X of shape \(n, 3\) and c of shape \(1, 2\) do not"):
         sb.add(X, sp.MatrixSymbol("c", 1, 2))
+
+
+def _ln(h, g, be, axis):
+    mu = anp.mean(h, axis=axis, keepdims=True)
+    return (h - mu) / anp.sqrt(anp.mean((h - mu) ** 2, axis=axis, keepdims=True) + 1e-5) * g + be
+
+
+@pytest.mark.parametrize("consumer", ["layer_norm", "batch_norm", "add"])
+def test_a_matrix_minus_a_row_keeps_its_shape_in_every_consumer(consumer):
+    """SymPy reads the shape of X W - b from its first term, -b (1, 3): layer norm, batch norm and
+    add took the sum for a row and summed its gradient over the rows (silently wrong)."""
+    b, g, be = (sp.MatrixSymbol(s, 1, 3) for s in ("b", "g", "be"))
+    values = {**VALUES, **{k: RNG.normal(size=(1, 3)) for k in ("b", "g", "be")}}
+    Z = X * W - b
+    built = {"layer_norm": lambda: sb.layer_norm(Z, g, be), "batch_norm": lambda: sb.batch_norm(Z, g, be),
+             "add": lambda: sb.add(X, Z)}[consumer]()
+    params = [W, b] + ([g, be] if consumer != "add" else [])
+
+    def ref(v):
+        z = v["X"] @ v["W"] - v["b"]
+        h = {"layer_norm": lambda: _ln(z, v["g"], v["be"], 1), "batch_norm": lambda: _ln(z, v["g"], v["be"], 0),
+             "add": lambda: v["X"] + z}[consumer]()
+        return anp.mean((anp.tanh(h) - v["Y"]) ** 2)
+    _matches(sb.mse(sb.tanh(built), Y), params, ref, values)
+
+
+def test_abs_of_a_relu_has_a_finite_gradient_where_the_relu_is_zero():
+    """|relu(X W)| fused into one map once differentiated to re(f) sign(f) / f: NaN at 0."""
+    A = sb.relu(X * W).applyfunc(sp.Lambda(x, sp.Abs(x)))
+    _matches(sp.Trace(A.T * X) / n, [W],
+             lambda v: anp.sum(anp.abs(anp.maximum(v["X"] @ v["W"], 0.0)) * v["X"]) / 5)
+
+
+def test_a_fused_elu_keeps_float32_and_runs_on_torch():
+    """1 - (mask) of an ELU inside a fused map was an integer: float32 became float64, and
+    PyTorch refused to subtract a boolean tensor."""
+    torch = pytest.importorskip("torch")
+    A = sb.elu((X * W).applyfunc(sp.Lambda(x, sp.Min(x ** 2 - 1, x / 2))))
+    mod = sb.compile(sb.derive(sb.Model(sp.Trace(A.T * A) / n, params=[W])))
+    f32 = {k: VALUES[k].astype(np.float32) for k in ("X", "W")}
+    value, grads = mod.loss_and_grad({"W": f32["W"]}, X=f32["X"])
+    assert value.dtype == np.float32 and grads["W"].dtype == np.float32
+    t = {k: torch.as_tensor(v) for k, v in f32.items()}
+    _, tg = mod.loss_and_grad({"W": t["W"]}, X=t["X"])
+    assert tg["W"].dtype == torch.float32 and np.allclose(tg["W"].numpy(), grads["W"], atol=1e-5)
+
+
+def test_a_map_sympy_folds_to_a_constant_keeps_its_shape():
+    """Max(Min(x, -1/4), 1/3) is 1/3: printed as a bare number, it broke the shapes after it."""
+    b = sp.MatrixSymbol("b", 1, 3)
+    A = (X * W).applyfunc(sp.Lambda(x, sp.Max(sp.Min(x, -sp.Rational(1, 4)), sp.Rational(1, 3))))
+    values = {**VALUES, "b": RNG.normal(size=(1, 3))}
+    _matches(-sp.Trace(sb.log_softmax(sb.add(A, b)) * Y.T) / n, [W, b],
+             lambda v: -anp.sum(_log_softmax_last(0 * v["W"][0, 0] + 1 / 3 + v["b"]
+                                                  + 0 * v["X"][:, :1]) * v["Y"]) / 5, values)

@@ -15,10 +15,19 @@ PyTorch. GELU and the normal distribution's ``φ`` and ``Φ`` are in ``gaussian`
 from __future__ import annotations
 
 import sympy as sp
+from sympy.core.logic import fuzzy_and
 
 from .base import Primitive, code_paren, np_name, register, unicode_call
 
 __all__ = ["Sigmoid", "ReLU", "LeakyReLU", "Softplus", "LogSumExp", "SiLU", "ELU"]
+
+
+class _RealMap(sp.Function):
+    """A map that is real at real arguments (so SymPy's ``Abs``, ``re`` and ``sign`` of it
+    simplify instead of leaving ``re(f) sign(f) / f``, NaN where f = 0)."""
+
+    def _eval_is_extended_real(self):
+        return fuzzy_and(a.is_extended_real for a in self.args)
 
 
 def _latex_call(printer, name: str, args, exp=None) -> str:
@@ -34,7 +43,7 @@ def _fold(printer, fn: str, args) -> str:
     return code
 
 
-class Sigmoid(sp.Function):
+class Sigmoid(_RealMap):
     """The logistic function ``1 / (1 + exp(-x))``."""
 
     nargs = 1
@@ -64,7 +73,7 @@ class Sigmoid(sp.Function):
         return f"(0.5 + 0.5 * {np_name(printer, 'tanh')}(0.5 * {code_paren(printer, self.args[0])}))"
 
 
-class ReLU(sp.Function):
+class ReLU(_RealMap):
     """``max(0, x)``, with derivative ``Heaviside(x, 0)`` (0 at 0)."""
 
     nargs = 1
@@ -95,7 +104,7 @@ class ReLU(sp.Function):
         return f"{np_name(printer, 'maximum')}({printer._print(self.args[0])}, 0.0)"
 
 
-class LeakyReLU(sp.Function):
+class LeakyReLU(_RealMap):
     """``x`` for ``x > 0``, else ``alpha * x``; derivative ``alpha`` at 0."""
 
     nargs = 2
@@ -132,7 +141,7 @@ class LeakyReLU(sp.Function):
         return f"{where}({code} > 0.0, {code}, {code_paren(printer, alpha)} * {code_paren(printer, x)})"
 
 
-class Softplus(sp.Function):
+class Softplus(_RealMap):
     """``log(1 + exp(x))``, a smooth ReLU whose derivative is the sigmoid."""
 
     nargs = 1
@@ -162,7 +171,7 @@ class Softplus(sp.Function):
         return f"{np_name(printer, 'logaddexp')}(0, {printer._print(self.args[0])})"
 
 
-class LogSumExp(sp.Function):
+class LogSumExp(_RealMap):
     """``log(sum_i exp(x_i))`` of scalars; ``d/dx_i`` is ``softmax_i``."""
 
     @classmethod
@@ -187,7 +196,7 @@ class LogSumExp(sp.Function):
         return _fold(printer, np_name(printer, "logaddexp"), self.args)
 
 
-class SiLU(sp.Function):
+class SiLU(_RealMap):
     """``x σ(x)`` (swish); derivative ``σ(x) (1 + x (1 - σ(x)))``."""
 
     nargs = 1
@@ -216,7 +225,7 @@ class SiLU(sp.Function):
         return f"{code_paren(printer, x)} * {printer._print(Sigmoid(x))}"
 
 
-class ELU(sp.Function):
+class ELU(_RealMap):
     """``x`` for ``x > 0``, else ``alpha (exp(x) - 1)``; derivative ``alpha`` at 0 (PyTorch)."""
 
     nargs = 2

@@ -79,6 +79,9 @@ class _ClosedForm(sp.Function):
     def _eval_evalf(self, prec):
         return self.formula(self.args[0]).evalf(prec)
 
+    def _eval_is_extended_real(self):  # real at a real argument: Abs and sign of it simplify
+        return self.args[0].is_extended_real
+
 
 class NormalPDF(_ClosedForm):
     """The standard normal density ``φ(x) = exp(-x²/2) / √(2π)``."""
