@@ -379,7 +379,7 @@ def test_a_matrix_minus_a_row_keeps_its_shape_in_every_consumer(consumer):
 
     def ref(v):
         z = v["X"] @ v["W"] - v["b"]
-        h = v["X"] + z if consumer == "add" else _ln(z, v["g"], v["be"], int(consumer == "batch_norm") ^ 1)
+        h = v["X"] + z if consumer == "add" else _ln(z, v["g"], v["be"], 0 if consumer == "batch_norm" else 1)
         return anp.mean((anp.tanh(h) - v["Y"]) ** 2)
     _matches(sb.mse(sb.tanh(built), Y), params, ref, values)
 
