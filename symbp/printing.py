@@ -271,6 +271,8 @@ class CodePrinter(VocabularyLowering, MatrixNotation, NumPyPrinter):
             code = f"xp.where({self._print(cond)}, {code}, xp.nan)"
         for piece, condition in reversed(pieces):
             code = f"xp.where({self._print(condition)}, {self._print(piece)}, {code})"
+        if all(piece.is_Number for piece, _ in expr.args):  # numbers only: the parameters' dtype
+            code = f"xp.astype({code}, {self._dtype()})"  # (not int64, nor float64 for float32)
         return code
 
     def _print_MatrixElement(self, expr):

@@ -413,3 +413,29 @@ def test_a_map_sympy_folds_to_a_constant_keeps_its_shape():
     _matches(-sp.Trace(sb.log_softmax(sb.add(A, b)) * Y.T) / n, [W, b],
              lambda v: -anp.sum(_log_softmax_last(0 * v["W"][0, 0] + 1 / 3 + v["b"]
                                                   + 0 * v["X"][:, :1]) * v["Y"]) / 5, values)
+
+
+@pytest.mark.parametrize("activation", ["silu", "gelu"])
+def test_silu_and_gelu_inside_a_power_keep_their_product_together(activation):
+    """SiLU(Z)**2 printed as Z * σ(Z)**2 (the product unbracketed): wrong loss and gradient."""
+    import autograd.scipy.special as asp
+
+    z = sp.Dummy("z", real=True)
+    act = getattr(sb, activation)(X * W).applyfunc(sp.Lambda(z, z * sp.log(z ** 2 + 1)))
+    loss = sp.Trace(sp.OneMatrix(3, n) * act) / n
+
+    def ref(v):
+        a = v["X"] @ v["W"]
+        a = a / (1 + anp.exp(-a)) if activation == "silu" else a * (1 + asp.erf(a / anp.sqrt(2.0))) / 2
+        return anp.sum(a * anp.log(a ** 2 + 1)) / 5
+    _matches(loss, [W], ref)
+
+
+def test_a_piecewise_of_numbers_keeps_float32():
+    """d/dp of Piecewise((x, p < x), (p**2, True)) summed a where() of 0 and 1 as int64, and its
+    mean over N was float64 beside float32 parameters."""
+    p, xs = sp.Symbol("p"), sp.Symbol("x")
+    mod = sb.compile(sb.derive(sb.Model(sp.Piecewise((xs, p < xs), (p ** 2, True)), params=[p])))
+    value, grads = mod.loss_and_grad({"p": np.float32(0.3)}, x=np.array([0.1, 0.5, 0.9], np.float32))
+    assert value.dtype == np.float32 and grads["p"].dtype == np.float32
+    assert grads["p"] == pytest.approx(2 * 0.3 / 3, rel=1e-6)  # one sample of three has p >= x

@@ -222,7 +222,8 @@ class SiLU(_RealMap):
 
     def _numpycode(self, printer, **kwargs):
         x = self.args[0]
-        return f"{code_paren(printer, x)} * {printer._print(Sigmoid(x))}"
+        # bracketed: the product may sit inside a power or a quotient
+        return f"({code_paren(printer, x)} * {printer._print(Sigmoid(x))})"
 
 
 class ELU(_RealMap):

@@ -147,7 +147,8 @@ class GELU(_ClosedForm):
 
     def _numpycode(self, printer, **kwargs):
         x = self.args[0]
-        return f"{code_paren(printer, x)} * {printer._print(NormalCDF(x))}"
+        # bracketed: the product may sit inside a power or a quotient
+        return f"({code_paren(printer, x)} * {printer._print(NormalCDF(x))})"
 
 
 register(Primitive("NormalPDF", NormalPDF, elementwise=True))
