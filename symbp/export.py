@@ -48,6 +48,8 @@ def plan_export(d: Derivation, command: str, target: str) -> dict:
     backward = full[len(head):]
     assigned = _assigned(head) + (["dtype"] if len(forward) != len(head) else [])
     read = _loads(backward + [code for _, code in context["grads"]])
+    data = [(ident, code, key)  # (identifier, the NumPy module's read, key) of each data entry
+            for (ident, code), (_, key) in zip(reader["reads"], reader["data"], strict=True)]
     context.update({
         "dtype_line": next((line for line in context["grad_body"].lines
                             if line.startswith("dtype = ")), None),
@@ -58,11 +60,9 @@ def plan_export(d: Derivation, command: str, target: str) -> dict:
         "data_keys": [key for _, key in reader["data"]],
         "reads": [(ident, f'_argument("params", {literal(key)}, params[{literal(key)}])')
                   for ident, key in reader["params"]]
-        + [(ident, _read(code, key))
-           for (ident, code), (_, key) in zip(reader["reads"], reader["data"], strict=True)],
+        + [(ident, _read(code, key)) for ident, code, key in data],
         "arrays": [(key, ident) for ident, key in reader["params"]]
-        + [(key, ident) for (ident, code), (_, key) in zip(reader["reads"], reader["data"], strict=True)
-           if not code.startswith("_size(")],
+        + [(key, ident) for ident, code, key in data if not code.startswith("_size(")],
     })
     return context
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .errors import SymbpError
-from .functions import _elementwise, broadcast_shape, explicit, softmax
+from .functions import _elementwise, _spread, broadcast_shape, explicit, softmax
 from .matalg import hashed
 from .model import as_expr
 from .primitives.elementwise import ELU, SiLU
@@ -141,7 +141,7 @@ def _row_broadcast(x, y):
     broadcasts it; else one sentence."""
     for big, row in ((x, y), (y, x)):
         if tuple(row.shape) == (1, big.shape[1]):
-            ones = sp.MatMul(sp.OneMatrix(big.shape[0], 1), row)
+            ones = _spread(row, *big.shape)
             return hashed(sp.MatAdd(big, ones) if big is x else sp.MatAdd(ones, big))
     raise SymbpError(f"add: {x} of shape {tuple(x.shape)} and {y} of shape {tuple(y.shape)} do not "
                      f"broadcast; give two matrices of one shape, or a (1, d) row beside an (n, d) "

@@ -287,13 +287,13 @@ class CodePrinter(VocabularyLowering, MatrixNotation, NumPyPrinter):
 
     def _print_ElementwiseApplyFunction(self, expr):
         var, body = expr.function.variables[0], expr.function.expr
+        if isinstance(body, sp.Heaviside):  # a 0/1 mask in the parameters' dtype (1 - mask, 2 mask)
+            return self._mask_of(expr, self._float_mask)
         arg = self._paren(expr.expr, PRECEDENCE["Atom"] - 1)
         if body == var:
             return arg
         if var not in body.free_symbols:  # a map SymPy folded to a constant: Max(Min(x, -1), 1) = 1
             return f"xp.full_like({arg}, {self._print(body)})"
-        if isinstance(body, sp.Heaviside):  # a 0/1 mask in the parameters' dtype (1 - mask, 2 mask)
-            return self._mask_of(expr, self._float_mask)
         return self._with_bound(var, arg, body)
 
     def _mask_of(self, expr, mask=None) -> str:
