@@ -21,6 +21,7 @@ from .primitives.gaussian import ERF_TABLES, reads_erf
 from .primitives.norm import Embedding
 from .printing import CodePrinter
 from .source import docstring_safe, literal, one_line
+from .stacking import stacked_body
 from .text import unicode
 from .training import batch_plan, init_plan, random_data_plan, returned_gradients
 from .version import __version__
@@ -263,6 +264,7 @@ def plan_module(d: Derivation, command: str) -> dict:
     grad_body = p.body([d.loss, *targets], loss_code, comments=True)
     returned = returned_gradients(grads, p.names, grad_body.lines, grad_body.returns,
                                   {par: model.shape_of(par) for par in grads})
+    stacked = stacked_body(d, p.names, grad_body.lines, p.taken)
     grad_body = _freed(grad_body, *(code for _, code in returned))
     context = {
         "version": __version__,
@@ -283,6 +285,11 @@ def plan_module(d: Derivation, command: str) -> dict:
         "grad_body": grad_body,
         "grads": returned,
         "grads_copied": any(code.startswith("_copy(") for _, code in returned),
+        "stacked": stacked and {
+            "body": _freed(Body(stacked.lines, grad_body.returns), *(code for _, code in returned)),
+            "arrays": ", ".join(p.names[s] for s in p.symbols_used([d.loss, *targets])
+                                if s in model.params or s in model.data),
+            "sums": stacked.sums},
         "init": init_plan(d, p.names),
         "init_dims": _dims_in(model, model.params, p.names),
         "data_dims": _dims_in(model, model.data, p.names),

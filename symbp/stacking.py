@@ -1,0 +1,275 @@
+"""Stacked buffers: a long gradient sum as one product, on NumPy.
+
+An unrolled recurrence's weight gradients are sums over the time steps,
+``dL/dWh = A1ᵀ dL/dZ2 + ... + A49ᵀ dL/dZ50`` and ``dL/db = 𝟙ᵀ (dL/dZ1 + ... + dL/dZ50)``:
+49 small products and their additions where hand-written NumPy does one large product.
+The array API has no ``out=`` (JAX arrays are immutable), so ``loss_and_grad`` keeps the
+sums as they are. ``stacked_body`` writes the same statements for NumPy: every value such a
+sum reads is computed straight into its slot of a stacked array (``xp.tanh(Z1, out=S[0])``,
+or copied there where its statement is not one ufunc), and each sum becomes one product of
+the stacked rows, ``S.reshape(-1, 64).T @ R.reshape(-1, 64)``. It is the generic body with
+those lines changed; everything else, the chain-rule comments included, is the same.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy as sp
+from sympy.matrices.expressions.special import OneMatrix
+
+from .ir import Derivation
+from .naming import Namer
+
+__all__ = ["MIN_TERMS", "Stacked", "stacked_body"]
+
+MIN_TERMS = 4
+"""The fewest terms a sum needs to be stacked: below it the small products cost less than the
+stacked arrays' bookkeeping."""
+
+_UFUNCS = {ast.Add: "add", ast.Sub: "subtract", ast.Mult: "multiply", ast.Div: "divide",
+           ast.MatMult: "matmul"}
+"""The NumPy ufuncs of the binary operators a statement may end with (``**`` is left out:
+``A**2`` squares by a fast path that ``np.power`` lacks)."""
+
+
+@dataclass(eq=False)
+class _Buffer:
+    members: list          # the symbols, in slot order
+    name: str = ""
+    slot: dict = field(default_factory=dict)   # symbol -> index
+    rows: str = ""         # a member's rows and columns, as the code writes them
+    width: str = ""
+
+    def __post_init__(self):
+        self.slot = {m: k for k, m in enumerate(self.members)}
+
+
+@dataclass
+class _Sum:
+    symbol: sp.Symbol      # the step the sum computes
+    left: list | None      # Pᵢ of Σ Pᵢᵀ Qᵢ (None: 𝟙ᵀ Σ Qᵢ)
+    right: list            # Qᵢ
+
+
+def _sum_of(step) -> _Sum | None:
+    """The step as ``Σ Pᵢᵀ Qᵢ`` or ``𝟙ᵀ Σ Qᵢ`` of distinct matrix symbols, if it is one."""
+    expr = step.expr
+    if isinstance(expr, sp.MatAdd):
+        pairs = []
+        for term in expr.args:
+            if not (isinstance(term, sp.MatMul) and len(term.args) == 2
+                    and isinstance(term.args[0], sp.Transpose)
+                    and isinstance(term.args[0].arg, sp.MatrixSymbol)
+                    and isinstance(term.args[1], sp.MatrixSymbol)):
+                return None
+            pairs.append((term.args[0].arg, term.args[1]))
+        left, right = (list(side) for side in zip(*pairs, strict=True))
+        return _Sum(step.symbol, left, right)
+    if isinstance(expr, sp.MatMul) and len(expr.args) == 2 and isinstance(expr.args[0], OneMatrix) \
+            and expr.args[0].shape[0] == 1 and isinstance(expr.args[1], sp.MatAdd) \
+            and all(isinstance(a, sp.MatrixSymbol) for a in expr.args[1].args):
+        return _Sum(step.symbol, None, list(expr.args[1].args))
+    return None
+
+
+class _Plan:
+    """Which sums are stacked, and the buffers that hold what they read."""
+
+    def __init__(self, d: Derivation, names: dict, lines: list[str]):
+        self.names = names
+        defined = {line.split(" = ", 1)[0] for line in lines if " = " in line and line[0] != "#"}
+        inputs = [*d.model.params, *d.model.data]
+        steps = [s for s in d.steps if s.name in defined]
+        self.position = {**{s: k - len(inputs) for k, s in enumerate(inputs)},
+                         **{s.symbol: k for k, s in enumerate(steps)}}
+        self.inputs = set(inputs)
+        self.buffers: list[_Buffer] = []
+        self.owner: dict = {}   # symbol -> its buffer
+        self.sums: dict = {}    # step symbol -> (left buffer, start) or None, (right buffer, start)
+        candidates = [s for s in map(_sum_of, steps) if s and len(s.right) >= MIN_TERMS
+                      and self._stackable(s)]
+        sums = {s.symbol for s in candidates}  # a sum another sum reads keeps its own statement
+        candidates = [s for s in candidates if sums.isdisjoint({*s.right, *(s.left or ())})]
+        # products first (they fix the slot order), longest first
+        for s in sorted(candidates, key=lambda s: (s.left is None, -len(s.right))):
+            self._place(s)
+
+    def _stackable(self, s: _Sum) -> bool:
+        for side in (s.left, s.right):
+            if side is None:
+                continue
+            if len(set(side)) != len(side) or any(m not in self.position for m in side) \
+                    or len({m.shape for m in side}) != 1:
+                return False
+        return True
+
+    def _run(self, side: list):
+        """``(buffer, start)`` if ``side`` is a run of consecutive slots of one buffer, in order;
+        ``(None, 0)`` if no member has a buffer yet; else None."""
+        owners = {self.owner.get(m) for m in side}
+        if owners == {None}:
+            return None, 0
+        if len(owners) != 1 or None in owners:
+            return None
+        buffer = owners.pop()
+        start = buffer.slot[side[0]]
+        return (buffer, start) if [buffer.slot[m] for m in side] == list(range(start, start + len(side))) \
+            else None
+
+    def _place(self, s: _Sum):
+        slot = lambda m: self.owner[m].slot[m] if m in self.owner else self.position[m]  # noqa: E731
+        if s.left is None:  # a sum of Qᵢ, in any order
+            sides = [sorted(s.right, key=slot)]
+        else:  # Pᵢ and Qᵢ stay paired: in the slot order of a side that has slots already
+            pairs = list(zip(s.left, s.right, strict=True))
+            owned = [k for k in (1, 0) if any(p[k] in self.owner for p in pairs)]
+            k = owned[0] if owned else int(any(q not in self.inputs for q in s.right))
+            pairs.sort(key=lambda p: slot(p[k]))
+            sides = [[p[0] for p in pairs], [p[1] for p in pairs]]
+        runs = [self._run(side) for side in sides]
+        if None in runs or (len(sides) == 2 and runs[0][0] is None and runs[1][0] is None
+                            and set(sides[0]) & set(sides[1])):
+            return  # slots that disagree with a sum placed before: this one stays as it is
+        placed = []
+        for side, (buffer, start) in zip(sides, runs, strict=True):
+            if buffer is None:
+                buffer = _Buffer(side)
+                self.buffers.append(buffer)
+                self.owner.update(dict.fromkeys(side, buffer))
+            placed.append((buffer, start))
+        self.sums[s.symbol] = (None if s.left is None else placed[0], placed[-1], len(s.right))
+
+
+@dataclass
+class Stacked:
+    lines: list[str]       # the statements
+    sums: str              # the sums made products, listed for the docstring
+
+
+def stacked_body(d: Derivation, names: dict, lines: list[str], taken) -> Stacked | None:
+    """The statements ``lines`` of ``loss_and_grad`` for NumPy arrays of one float type, with
+    the long sums of products over stacked buffers; None where no sum has ``MIN_TERMS`` terms
+    that can be stacked. ``names``: every symbol's identifier; ``taken``: identifiers in use."""
+    plan = _Plan(d, names, lines)
+    if not plan.sums:
+        return None
+    namer = Namer(taken)
+    ident = {**names, **{s.symbol: s.name for s in d.steps}}
+    text = lambda x: names[x] if x.is_Symbol else str(x)  # noqa: E731  (a size in the code)
+    for b in plan.buffers:
+        b.name = namer.claim(f"{ident[b.members[0]]}_to_{ident[b.members[-1]]}")
+        b.rows, b.width = map(text, b.members[0].shape)
+    dtype = next(names[p] for p in d.model.params)  # every array's (see _one_float_type_of)
+    at = {line.split(" = ", 1)[0]: k for k, line in enumerate(lines) if " = " in line and line[0] != "#"}
+    new = {k: [line] for k, line in enumerate(lines)}
+
+    def insert(k: int, added: list[str]):
+        """``added`` before statement ``k`` and the comment lines above it."""
+        while k > 0 and lines[k - 1].startswith("#"):
+            k -= 1
+        new[k][:0] = added
+
+    inputs = [b for b in plan.buffers if plan.inputs.issuperset(b.members)]
+    splices: dict = {}
+    for b in inputs:  # stacked where they are first read
+        reads = [at[ident[s]] for s, placed in plan.sums.items() if any(p and p[0] is b for p in placed[:2])]
+        added = [f"{b.name} = xp.stack([{', '.join(ident[m] for m in b.members)}])"]
+        product = _product(b, lines, {ident[m]: m for m in b.members}, {names[s]: s for s in plan.inputs})
+        if product:  # X1 @ W + c, ..., Xk @ W + c in the statements: one matrix product
+            uses, operation = product
+            array = namer.claim("_".join([b.name, *operation.split()[1::2]]))
+            stacked = f"({_rows((b, 0), len(b.members))} {operation})"
+            added += [f"# {ident[b.members[0]]} {operation}, ..., {ident[b.members[-1]]} {operation}: "
+                      "one product",
+                      f"{array} = {stacked}.reshape({len(b.members)}, {b.rows}, -1)"]
+            for k, spans in uses.items():
+                splices.setdefault(k, []).extend((span, f"{array}[{b.slot[m]}]") for span, m in spans)
+            reads += uses
+        insert(min(reads), added)
+    for k, changes in splices.items():
+        new[k][-1] = _spliced(lines[k], changes)
+    for b in plan.buffers:
+        if b in inputs:
+            continue
+        first = min(at[ident[m]] for m in b.members if m not in plan.inputs)
+        insert(first, [f"# {ident[b.members[0]]}, ..., {ident[b.members[-1]]}: computed into the "
+                       f"slots of {b.name} (out=)",
+                       f"{b.name} = xp.empty(({len(b.members)}, {b.rows}, {b.width}), dtype={dtype}.dtype)",
+                       *(f"{b.name}[{k}] = {ident[m]}" for k, m in enumerate(b.members) if m in plan.inputs)])
+        for k, m in enumerate(b.members):
+            if m in plan.inputs:
+                continue
+            slot, line = f"{b.name}[{k}]", new[at[ident[m]]]
+            code = line[-1].split(" = ", 1)[1]
+            into = _into(code, slot)
+            line[-1:] = [f"{ident[m]} = {into}"] if into else [f"{slot} = {code}", f"{ident[m]} = {slot}"]
+    for symbol, (left, right, count) in plan.sums.items():
+        code = f"xp.sum({_rows(right, count)}, axis=0, keepdims=True)" if left is None else \
+            f"{_rows(left, count)}.T @ {_rows(right, count)}"
+        new[at[ident[symbol]]][-1] = f"{ident[symbol]} = {code}"
+    return Stacked([line for k in range(len(lines)) for line in new[k]],
+                   ", ".join(ident[symbol] for symbol in plan.sums))
+
+
+def _product(buffer: _Buffer, lines: list[str], members: dict, inputs: dict):
+    """Where the statements multiply every member ``M`` of ``buffer`` (an input) by the same
+    inputs (``inputs``: identifier -> symbol), ``M @ W + c`` (``c`` a row) or ``M @ W``:
+    ``({line: [(span, member)]}, "@ W + c")``, the spans in UTF-8 bytes as ``ast`` gives them;
+    None where they do not."""
+    uses, found = {}, set()
+    for k, line in enumerate(lines):
+        if line.startswith("#"):
+            continue
+        inner = set()
+        for node in ast.walk(ast.parse(line)):
+            if id(node) in inner or not isinstance(node, ast.BinOp):
+                continue
+            row = isinstance(node.right, ast.Name) and inputs.get(node.right.id)
+            plus = isinstance(node.op, ast.Add) and isinstance(row, sp.MatrixSymbol) and row.shape[0] == 1
+            product = node.left if plus else node
+            if not (isinstance(product, ast.BinOp) and isinstance(product.op, ast.MatMult)
+                    and isinstance(product.left, ast.Name) and product.left.id in members):
+                continue
+            if not (isinstance(product.right, ast.Name) and product.right.id in inputs):
+                return None  # a member times something else: leave the statements as they are
+            inner.add(id(product))
+            found.add(f"@ {product.right.id}" + (f" + {node.right.id}" if plus else ""))
+            uses.setdefault(k, []).append(((node.col_offset, node.end_col_offset), members[product.left.id]))
+    seen = {m for spans in uses.values() for _, m in spans}
+    return (uses, found.pop()) if len(found) == 1 and seen == set(members.values()) else None
+
+
+def _spliced(line: str, changes: list) -> str:
+    """``line`` with each ``((start, end), text)`` of ``changes`` (UTF-8 byte spans) replaced."""
+    raw = line.encode()
+    for (start, end), text in sorted(changes, reverse=True):
+        raw = raw[:start] + text.encode() + raw[end:]
+    return raw.decode()
+
+
+def _rows(placed, count: int) -> str:
+    """``count`` slots of a buffer from ``start`` (``placed``: ``(buffer, start)``) as one matrix
+    of their rows (a view)."""
+    buffer, start = placed
+    run = buffer.name if (start, count) == (0, len(buffer.members)) else \
+        f"{buffer.name}[{start or ''}:{start + count}]"
+    return f"{run}.reshape(-1, {buffer.width})"
+
+
+def _into(code: str, slot: str) -> str | None:
+    """``code`` (one expression) computing into ``slot`` by its last operation's ``out=``: a
+    binary operator or an ``xp`` ufunc call; None where it is neither."""
+    node = ast.parse(code, mode="eval").body
+    segment = lambda n: ast.get_source_segment(code, n)  # noqa: E731  (the printer's own text)
+    if isinstance(node, ast.BinOp) and type(node.op) in _UFUNCS:
+        return f"xp.{_UFUNCS[type(node.op)]}({segment(node.left)}, {segment(node.right)}, out={slot})"
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+            and isinstance(node.func.value, ast.Name) and node.func.value.id == "xp" \
+            and isinstance(getattr(np, node.func.attr, None), np.ufunc) and not node.keywords \
+            and len(node.args) == getattr(np, node.func.attr).nin \
+            and not any(isinstance(a, ast.Starred) for a in node.args):
+        return f"xp.{node.func.attr}({', '.join(map(segment, node.args))}, out={slot})"
+    return None

@@ -1,0 +1,204 @@
+"""The stacked NumPy body of a long gradient sum (symbp/stacking.py).
+
+An unrolled RNN's dL/dWh, dL/dWx and dL/db are sums over its steps. On NumPy arrays of one
+float type ``loss_and_grad`` runs ``_loss_and_grad_stacked``, which computes each summed value
+into a slot of a stacked array and makes each sum one product. Its gradients are checked
+against an RNN written by hand in HIPS autograd, never against symbp's own check.
+"""
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import symbp as sb
+from symbp.stacking import MIN_TERMS, _into
+
+autograd = pytest.importorskip("autograd")
+anp = pytest.importorskip("autograd.numpy")
+
+n = sp.Symbol("n", integer=True, positive=True)
+
+
+def rnn(steps, inputs, hidden, classes, bias=True, per_step=False):
+    """An Elman RNN over X1..XT, softmax cross-entropy on the last state (``per_step``: on every
+    state's output, each with its target Yt, so that dL/dV and dL/dc are sums over the steps too)."""
+    Wx, Wh = sp.MatrixSymbol("Wx", inputs, hidden), sp.MatrixSymbol("Wh", hidden, hidden)
+    b = sp.MatrixSymbol("b", 1, hidden)
+    V, c = sp.MatrixSymbol("V", hidden, classes), sp.MatrixSymbol("c", 1, classes)
+    h, losses = None, []
+    for t in range(1, steps + 1):
+        X = sp.MatrixSymbol(f"X{t}", n, inputs)
+        z = sb.dense(X, Wx, b) if bias else X * Wx
+        h = sb.tanh(z if h is None else sp.MatAdd(z, h * Wh))
+        if per_step or t == steps:
+            Y = sp.MatrixSymbol(f"Y{t}" if per_step else "Y", n, classes)
+            losses.append(sb.softmax_cross_entropy(sb.dense(h, V, c), Y))
+    params = [Wx, Wh, *([b] if bias else []), V, c]
+    return sb.Model(sp.Add(*losses), params=params, name=f"rnn{steps}")
+
+
+def reference(params, data, steps, bias=True, per_step=False):
+    """The loss and gradients of ``rnn(...)``, in autograd."""
+    names = sorted(params)
+
+    def loss(values):
+        p = dict(zip(names, values, strict=True))
+        h, total = None, 0.0
+        for t in range(1, steps + 1):
+            z = data[f"X{t}"] @ p["Wx"] + (p["b"] if bias else 0)
+            h = anp.tanh(z if h is None else z + h @ p["Wh"])
+            if per_step or t == steps:
+                logits = h @ p["V"] + p["c"]
+                shift = logits - anp.max(logits, axis=1, keepdims=True)
+                logp = shift - anp.log(anp.sum(anp.exp(shift), axis=1, keepdims=True))
+                Y = data[f"Y{t}" if per_step else "Y"]
+                total = total - anp.sum(Y * logp) / Y.shape[0]
+        return total
+
+    values = [params[k] for k in names]
+    return loss(values), dict(zip(names, autograd.grad(loss)(values), strict=True))
+
+
+def calls(module):
+    """Wrap ``module._loss_and_grad_stacked`` to count its calls."""
+    counted = {"calls": 0}
+    inner = module._loss_and_grad_stacked
+
+    def wrapper(*args):
+        counted["calls"] += 1
+        return inner(*args)
+
+    module._loss_and_grad_stacked = wrapper
+    return counted
+
+
+@pytest.mark.parametrize("steps,inputs,hidden,samples,bias,per_step", [
+    (6, 3, 4, 5, True, False),
+    (MIN_TERMS, 1, 1, 1, True, False),   # the fewest steps stacked, 1x1 matrices, one sample
+    (7, 2, 3, 4, False, False),          # no bias
+    (5, 3, 2, 2, True, True),            # a loss on every step: dL/dV and dL/dc are sums too
+])
+def test_stacked_gradients_match_autograd(steps, inputs, hidden, samples, bias, per_step):
+    module = sb.compile(sb.derive(rnn(steps, inputs, hidden, 3, bias, per_step)))
+    counted = calls(module)
+    params, data = module.init_params(rng=0), module.random_data(rng=1, samples=samples)
+    params = {k: v + 0.1 * np.random.default_rng(2).normal(size=v.shape) for k, v in params.items()}
+    before = {k: v.copy() for k, v in params.items()}
+    loss, grads = module.loss_and_grad(params, **data)
+    assert counted["calls"] == 1
+    want_loss, want = reference(params, data, steps, bias, per_step)
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-12)
+    assert grads.keys() == want.keys()
+    for name in want:
+        assert grads[name].shape == params[name].shape
+        np.testing.assert_allclose(grads[name], want[name], rtol=1e-9, atol=1e-12, err_msg=name)
+    for name in params:  # the parameters are not touched, and a second call gives the same
+        np.testing.assert_array_equal(params[name], before[name])
+    again = module.loss_and_grad(params, **data)[1]
+    assert all(np.array_equal(again[k], grads[k]) for k in grads)
+    owners = [np.shares_memory(grads[a], grads[b]) for a in grads for b in grads if a < b]
+    assert not any(owners)
+
+
+def test_float32_stays_float32_and_mixed_types_take_the_generic_body():
+    module = sb.compile(sb.derive(rnn(6, 3, 4, 3)))
+    counted = calls(module)
+    params, data = module.init_params(rng=0), module.random_data(rng=1, samples=5)
+    _, want = reference(params, data, 6)
+    loss, grads = module.loss_and_grad({k: v.astype(np.float32) for k, v in params.items()},
+                                       **{k: v.astype(np.float32) for k, v in data.items()})
+    assert counted["calls"] == 1 and loss.dtype == np.float32
+    for name in want:
+        assert grads[name].dtype == np.float32
+        np.testing.assert_allclose(grads[name], want[name], rtol=2e-4, atol=1e-6, err_msg=name)
+    mixed = {**data, "X1": data["X1"].astype(np.float32)}  # NumPy promotes: the generic body
+    _, grads = module.loss_and_grad(params, **mixed)
+    _, want = reference(params, mixed, 6)
+    assert counted["calls"] == 1
+    for name in want:
+        np.testing.assert_allclose(grads[name], want[name], rtol=1e-6, err_msg=name)
+
+
+def test_torch_tensors_take_the_generic_body():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("array_api_compat")
+    module = sb.compile(sb.derive(rnn(5, 2, 3, 2)))
+    counted = calls(module)
+    params, data = module.init_params(rng=0), module.random_data(rng=1, samples=4)
+    _, want = reference(params, data, 5)
+    _, grads = module.loss_and_grad({k: torch.from_numpy(v) for k, v in params.items()},
+                                    **{k: torch.from_numpy(v) for k, v in data.items()})
+    assert counted["calls"] == 0
+    for name in want:
+        np.testing.assert_allclose(grads[name].numpy(), want[name], rtol=1e-10, err_msg=name)
+
+
+def test_the_stacked_body_reads_as_the_sums_it_replaces():
+    source = sb.generate(sb.derive(rnn(6, 3, 4, 3)))
+    stacked = source.split("def _loss_and_grad_stacked(")[1].split("\ndef ")[0]
+    generic = source.split("def loss_and_grad(")[1].split("\ndef ")[0]
+    assert "out=" not in generic and "_loss_and_grad_stacked(" in generic
+    # the states and the adjoints of the pre-activations are computed into stacked slots
+    assert "A1 = xp.tanh(Z1, out=A5_to_A1[4])" in stacked
+    assert "Z1_bar = xp.multiply(A1_bar, 1 - A1**2, out=Z6_bar_to_Z1_bar[5])" in stacked
+    # every sum over the steps is one product, and X1 Wx + b ... X6 Wx + b is one product too
+    assert "Wh_bar = A5_to_A1.reshape(-1, 4).T @ Z6_bar_to_Z1_bar[:5].reshape(-1, 4)" in stacked
+    assert "b_bar = xp.sum(Z6_bar_to_Z1_bar.reshape(-1, 4), axis=0, keepdims=True)" in stacked
+    assert "Wx_bar = X6_to_X1.reshape(-1, 3).T @ Z6_bar_to_Z1_bar.reshape(-1, 4)" in stacked
+    assert "X6_to_X1_Wx_b = (X6_to_X1.reshape(-1, 3) @ Wx + b).reshape(6, n, -1)" in stacked
+    assert "Z2 = X6_to_X1_Wx_b[4] + A1 @ Wh" in stacked
+    # the chain-rule comments are loss_and_grad's
+    comments = [line.strip() for line in generic.splitlines() if line.strip().startswith("# dL/d")]
+    assert comments and all(c in stacked for c in comments)
+
+
+def test_fewer_steps_keep_one_body():
+    source = sb.generate(sb.derive(rnn(MIN_TERMS - 1, 3, 4, 3)))
+    assert "_loss_and_grad_stacked" not in source and "out=" not in source
+
+
+@pytest.mark.parametrize("code,into", [
+    ("A_bar * (1 - A**2)", "xp.multiply(A_bar, 1 - A**2, out=S[0])"),
+    ("X @ W + b", "xp.add(X @ W, b, out=S[0])"),
+    ("Z @ W.T", "xp.matmul(Z, W.T, out=S[0])"),
+    ("xp.tanh(Z1)", "xp.tanh(Z1, out=S[0])"),
+    ("xp.maximum(Z, 0)", "xp.maximum(Z, 0, out=S[0])"),
+    ("A**2", None),                       # NumPy squares A**2 by a fast path np.power lacks
+    ("xp.sum(Z, axis=0, keepdims=True)", None),
+    ("xp.where(Z > 0, Z, 0.0)", None),
+    ("-Z", None),
+])
+def test_into(code, into):
+    assert _into(code, "S[0]") == into
+
+
+def test_a_state_no_ufunc_computes_is_copied_into_its_slot():
+    """A state ``Z∘²`` (``Z**2``: not written as a ufunc call) is computed, then copied into its
+    slot; the gradients are still autograd's."""
+    u = sp.Symbol("u")
+    Wx, Wh = sp.MatrixSymbol("Wx", 2, 3), sp.MatrixSymbol("Wh", 3, 3)
+    h = None
+    for t in range(1, 6):
+        z = sp.MatrixSymbol(f"X{t}", n, 2) * Wx
+        h = (z if h is None else z + h * Wh).applyfunc(sp.Lambda(u, u**2))
+    model = sb.Model(sb.mse(h, sp.MatrixSymbol("Y", n, 3)), params=[Wx, Wh])
+    stacked = sb.generate(sb.derive(model)).split("def _loss_and_grad_stacked(")[1]
+    assert "A4_to_A1[3] = Z1**2" in stacked and "A1 = A4_to_A1[3]" in stacked
+    module = sb.compile(sb.derive(model))
+    counted = calls(module)
+    params, data = module.init_params(rng=0), module.random_data(rng=1, samples=3)
+    params = {k: 0.5 * v for k, v in params.items()}
+
+    def loss(p):
+        h = None
+        for t in range(1, 6):
+            z = data[f"X{t}"] @ p[0]
+            h = (z if h is None else z + h @ p[1]) ** 2
+        return anp.mean((h - data["Y"]) ** 2)  # mse: the mean of the squared entries
+
+    value, grads = module.loss_and_grad(params, **data)
+    assert counted["calls"] == 1
+    want = autograd.grad(loss)([params["Wx"], params["Wh"]])
+    np.testing.assert_allclose(value, loss([params["Wx"], params["Wh"]]), rtol=1e-12)
+    np.testing.assert_allclose(grads["Wx"], want[0], rtol=1e-10)
+    np.testing.assert_allclose(grads["Wh"], want[1], rtol=1e-10)
