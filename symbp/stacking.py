@@ -4,11 +4,16 @@ An unrolled recurrence's weight gradients are sums over the time steps,
 ``dL/dWh = A1ᵀ dL/dZ2 + ... + A49ᵀ dL/dZ50`` and ``dL/db = 𝟙ᵀ (dL/dZ1 + ... + dL/dZ50)``:
 49 small products and their additions where hand-written NumPy does one large product.
 The array API has no ``out=`` (JAX arrays are immutable), so ``loss_and_grad`` keeps the
-sums as they are. ``stacked_body`` writes the same statements for NumPy: every value such a
-sum reads is computed straight into its slot of a stacked array (``xp.tanh(Z1, out=S[0])``,
-or copied there where its statement is not one ufunc), and each sum becomes one product of
-the stacked rows, ``S.reshape(-1, 64).T @ R.reshape(-1, 64)``. It is the generic body with
-those lines changed; everything else, the chain-rule comments included, is the same.
+sums as they are. ``stacked_body`` writes the same statements for NumPy:
+
+* every value such a sum reads is computed straight into its slot of a stacked array
+  (``xp.tanh(Z1, out=S[0])``, or computed and copied there where its statement does not end
+  in one ufunc), and each sum becomes one product of the stacked rows,
+  ``S.reshape(-1, 64).T @ R.reshape(-1, 64)``;
+* inputs such a sum reads (``X1 ... X50``) are stacked once, and where the statements multiply
+  every one of them by the same parameters (``X1 @ Wx + b`` ...), that is one product too.
+
+Everything else, the chain-rule comments included, is the generic body's.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from sympy.matrices.expressions.special import OneMatrix
 
 from .ir import Derivation
 from .naming import Namer
+from .primitives.tensor import full_shape
 
 __all__ = ["MIN_TERMS", "Stacked", "stacked_body"]
 
@@ -86,6 +92,9 @@ class _Plan:
         self.position = {**{s: k - len(inputs) for k, s in enumerate(inputs)},
                          **{s.symbol: k for k, s in enumerate(steps)}}
         self.inputs = set(inputs)
+        # the shapes of the arrays: a member must be a matrix, not a tensor or a (d,) vector
+        self.arrays = {**{s: full_shape(s) for s in inputs},
+                       **{s.symbol: tuple(s.full_shape or s.shape) for s in steps}}
         self.buffers: list[_Buffer] = []
         self.owner: dict = {}   # symbol -> its buffer
         self.sums: dict = {}    # step symbol -> (left buffer, start) or None, (right buffer, start)
@@ -101,8 +110,8 @@ class _Plan:
         for side in (s.left, s.right):
             if side is None:
                 continue
-            if len(set(side)) != len(side) or any(m not in self.position for m in side) \
-                    or len({m.shape for m in side}) != 1:
+            if len(set(side)) != len(side) or len({m.shape for m in side}) != 1 \
+                    or any(self.arrays.get(m) != tuple(m.shape) for m in side):
                 return False
         return True
 

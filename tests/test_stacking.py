@@ -202,3 +202,33 @@ def test_a_state_no_ufunc_computes_is_copied_into_its_slot():
     np.testing.assert_allclose(value, loss([params["Wx"], params["Wh"]]), rtol=1e-12)
     np.testing.assert_allclose(grads["Wx"], want[0], rtol=1e-10)
     np.testing.assert_allclose(grads["Wh"], want[1], rtol=1e-10)
+
+
+def test_tensor_inputs_are_read_through_their_flattened_rows():
+    """Inputs X1..X5 of shape (n, 2, 2), flattened: their sum dL/dWx keeps its terms (a term is
+    a flattened view, not a matrix symbol), dL/dWh is stacked; both are autograd's."""
+    Wx, Wh = sp.MatrixSymbol("Wx", 4, 3), sp.MatrixSymbol("Wh", 3, 3)
+    h = None
+    for t in range(1, 6):
+        z = sb.flatten(sb.tensor(f"X{t}", (n, 2, 2))) * Wx
+        h = sb.tanh(z if h is None else z + h * Wh)
+    model = sb.Model(sb.mse(h, sp.MatrixSymbol("Y", n, 3)), params=[Wx, Wh])
+    stacked = sb.generate(sb.derive(model)).split("def _loss_and_grad_stacked(")[1]
+    assert "Wh_bar = A4_to_A1.reshape(-1, 3).T @" in stacked
+    assert "Wx_bar = xp.reshape(X5, (-1, 4)).T @ Z5_bar + " in stacked
+    module = sb.compile(sb.derive(model))
+    counted = calls(module)
+    params, data = module.init_params(rng=0), module.random_data(rng=1, samples=3)
+
+    def loss(p):
+        h = None
+        for t in range(1, 6):
+            z = data[f"X{t}"].reshape(3, 4) @ p[0]
+            h = anp.tanh(z if h is None else z + h @ p[1])
+        return anp.mean((h - data["Y"]) ** 2)
+
+    _, grads = module.loss_and_grad(params, **data)
+    assert counted["calls"] == 1
+    want = autograd.grad(loss)([params["Wx"], params["Wh"]])
+    np.testing.assert_allclose(grads["Wx"], want[0], rtol=1e-10)
+    np.testing.assert_allclose(grads["Wh"], want[1], rtol=1e-10)
