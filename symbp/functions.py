@@ -21,6 +21,7 @@ Conventions (the only place they are stated):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import sympy as sp
@@ -143,12 +144,15 @@ def broadcast(shapes) -> tuple | None:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=4096)
 def broadcast_shape(m) -> tuple:
     """The shape of the matrix expression ``m`` with NumPy-style broadcasting in its sums.
 
     SymPy reports a sum's shape from its first term, so ``b + X W`` with ``b`` of shape
     (1, k) claims (1, k), and so does every product, map or transpose around it. A size
     other than 1 is never wrong that way, so only the axes of size 1 are looked into.
+    Cached: an unrolled recurrence of 1-wide states reads each earlier state from several
+    terms, and its expression, walked as a tree, is exponential in the number of steps.
     """
     shape = tuple(m.shape)
     if 1 not in shape:

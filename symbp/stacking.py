@@ -28,6 +28,7 @@ from sympy.matrices.expressions.special import OneMatrix
 from .ir import Derivation
 from .naming import Namer
 from .primitives.tensor import full_shape
+from .training import owners
 
 __all__ = ["MIN_TERMS", "Stacked", "stacked_body"]
 
@@ -86,6 +87,9 @@ class _Plan:
 
     def __init__(self, d: Derivation, names: dict, lines: list[str]):
         self.names = names
+        # a gradient returned as (a view of) a member: copied into its slot, not computed there
+        # (a view of a slot would keep the whole stack alive)
+        self.returned = owners([s.name for s in d.steps if s.role == "gradient"], lines)
         defined = {line.split(" = ", 1)[0] for line in lines if " = " in line and line[0] != "#"}
         inputs = [*d.model.params, *d.model.data]
         steps = [s for s in d.steps if s.name in defined]
@@ -213,8 +217,9 @@ def stacked_body(d: Derivation, names: dict, lines: list[str], taken) -> Stacked
                 continue
             slot, line = f"{b.name}[{k}]", new[at[ident[m]]]
             code = line[-1].split(" = ", 1)[1]
-            into = _into(code, slot)
-            line[-1:] = [f"{ident[m]} = {into}"] if into else [f"{slot} = {code}", f"{ident[m]} = {slot}"]
+            into = None if ident[m] in plan.returned else _into(code, slot)
+            line[-1:] = [f"{ident[m]} = {into}"] if into else \
+                [f"{ident[m]} = {code}", f"{slot} = {ident[m]}"]
     for symbol, (left, right, count) in plan.sums.items():
         code = f"xp.sum({_rows(right, count)}, axis=0, keepdims=True)" if left is None else \
             f"{_rows(left, count)}.T @ {_rows(right, count)}"

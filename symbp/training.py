@@ -128,6 +128,13 @@ def returned_gradients(grads: dict, names: dict, lines: list[str], returns: str,
     return out
 
 
+def owners(values: list[str], lines: list[str]) -> set[str]:
+    """The variables whose arrays the variables ``values`` may be (themselves or views of
+    them), by the printed statements ``lines``."""
+    assigned = dict(line.split(" = ", 1) for line in lines if " = " in line and line[0] != "#")
+    return {_origin(ast.Name(value), assigned)[0] for value in values}
+
+
 def _origin(node: ast.expr, assigned: dict) -> tuple[str | None, bool]:
     """``(owner, read-only)``: the variable whose array the value of ``node`` may be (itself or
     a view of it; None for a new array), and whether the value is a read-only broadcast."""

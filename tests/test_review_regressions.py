@@ -439,3 +439,50 @@ def test_a_piecewise_of_numbers_keeps_float32():
     value, grads = mod.loss_and_grad({"p": np.float32(0.3)}, x=np.array([0.1, 0.5, 0.9], np.float32))
     assert value.dtype == np.float32 and grads["p"].dtype == np.float32
     assert grads["p"] == pytest.approx(2 * 0.3 / 3, rel=1e-6)  # one sample of three has p >= x
+
+
+def test_a_one_wide_gated_recurrence_derives_in_linear_time():
+    """A GRU-like recurrence with 1-wide states reads each state from several terms; the
+    broadcast shape of its expression used to be recomputed along every path (2^T): T = 6 took
+    5 s, T = 8 over two minutes. It now derives and matches autograd; the alarm only stops a
+    run that would never end."""
+    import signal
+
+    n = sp.Symbol("n", integer=True, positive=True)
+    Wz, Uz, Wc, Uc = (sp.MatrixSymbol(k, *s) for k, s in
+                      (("Wz", (2, 1)), ("Uz", (1, 1)), ("Wc", (2, 1)), ("Uc", (1, 1))))
+    h, steps = None, 10
+    for t in range(1, steps + 1):  # sp.MatMul, not *: SymPy's * runs doit() through the state
+        x = sp.MatrixSymbol(f"X{t}", n, 2)
+        z = sb.sigmoid(x * Wz if h is None else sp.MatAdd(x * Wz, sp.MatMul(h, Uz)))
+        c = sb.tanh(x * Wc if h is None else sp.MatAdd(x * Wc, sp.MatMul(sp.HadamardProduct(z, h), Uc)))
+        h = sp.HadamardProduct(z, c) if h is None else \
+            sp.MatAdd(h, sp.HadamardProduct(z, sp.MatAdd(c, sp.MatMul(-1, h))))
+    model = sb.Model(sb.mse(h, sp.MatrixSymbol("Y", n, 1)), params=[Wz, Uz, Wc, Uc])
+
+    def stop(signum, frame):
+        raise TimeoutError("derive is still running after 120 s")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(120)
+    try:
+        module = sb.compile(sb.derive(model))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    params, data = module.init_params(rng=0), module.random_data(rng=1, samples=3)
+
+    def loss(p):
+        h = None
+        for t in range(1, steps + 1):
+            x = data[f"X{t}"]
+            s = 1 / (1 + anp.exp(-(x @ p[0] if h is None else x @ p[0] + h @ p[1])))
+            c = anp.tanh(x @ p[2] if h is None else x @ p[2] + (s * h) @ p[3])
+            h = s * c if h is None else h + s * (c - h)
+        return anp.mean((h - data["Y"]) ** 2)
+
+    values = [params[k] for k in ("Wz", "Uz", "Wc", "Uc")]
+    value, grads = module.loss_and_grad(params, **data)
+    np.testing.assert_allclose(value, loss(values), rtol=1e-12)
+    for name, want in zip(("Wz", "Uz", "Wc", "Uc"), grad(loss)(values), strict=True):
+        np.testing.assert_allclose(grads[name], want, rtol=1e-9, err_msg=name)
