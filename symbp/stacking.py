@@ -32,9 +32,10 @@ from .training import owners
 
 __all__ = ["MIN_TERMS", "Stacked", "stacked_body"]
 
-MIN_TERMS = 4
-"""The fewest terms a sum needs to be stacked: below it the small products cost less than the
-stacked arrays' bookkeeping."""
+MIN_TERMS = 6
+"""The fewest terms a sum needs to be stacked. Measured on an Elman RNN (16-64-10, batch 64, one
+thread): stacked from 4 steps, it takes as long as the plain sums up to 6 steps (within the 2%
+noise) and is faster from 7 steps on: by 2.6% at 8 steps, 3.5% at 10, 6.5% at 50."""
 
 _UFUNCS = {ast.Add: "add", ast.Sub: "subtract", ast.Mult: "multiply", ast.Div: "divide",
            ast.MatMult: "matmul"}
