@@ -86,12 +86,11 @@ def _sum_of(step) -> _Sum | None:
 class _Plan:
     """Which sums are stacked, and the buffers that hold what they read."""
 
-    def __init__(self, d: Derivation, names: dict, lines: list[str]):
-        self.names = names
+    def __init__(self, d: Derivation, lines: list[str]):
         # a gradient returned as (a view of) a member: copied into its slot, not computed there
         # (a view of a slot would keep the whole stack alive)
         self.returned = owners([s.name for s in d.steps if s.role == "gradient"], lines)
-        defined = {line.split(" = ", 1)[0] for line in lines if " = " in line and line[0] != "#"}
+        defined = _statements(lines)
         inputs = [*d.model.params, *d.model.data]
         steps = [s for s in d.steps if s.name in defined]
         self.position = {**{s: k - len(inputs) for k, s in enumerate(inputs)},
@@ -123,12 +122,12 @@ class _Plan:
     def _run(self, side: list):
         """``(buffer, start)`` if ``side`` is a run of consecutive slots of one buffer, in order;
         ``(None, 0)`` if no member has a buffer yet; else None."""
-        owners = {self.owner.get(m) for m in side}
-        if owners == {None}:
+        holders = {self.owner.get(m) for m in side}
+        if holders == {None}:
             return None, 0
-        if len(owners) != 1 or None in owners:
+        if len(holders) != 1 or None in holders:
             return None
-        buffer = owners.pop()
+        buffer = holders.pop()
         start = buffer.slot[side[0]]
         return (buffer, start) if [buffer.slot[m] for m in side] == list(range(start, start + len(side))) \
             else None
@@ -167,7 +166,7 @@ def stacked_body(d: Derivation, names: dict, lines: list[str], taken) -> Stacked
     """The statements ``lines`` of ``loss_and_grad`` for NumPy arrays of one float type, with
     the long sums of products over stacked buffers; None where no sum has ``MIN_TERMS`` terms
     that can be stacked. ``names``: every symbol's identifier; ``taken``: identifiers in use."""
-    plan = _Plan(d, names, lines)
+    plan = _Plan(d, lines)
     if not plan.sums:
         return None
     namer = Namer(taken)
@@ -177,7 +176,7 @@ def stacked_body(d: Derivation, names: dict, lines: list[str], taken) -> Stacked
         b.name = namer.claim(f"{ident[b.members[0]]}_to_{ident[b.members[-1]]}")
         b.rows, b.width = map(text, b.members[0].shape)
     dtype = next(names[p] for p in d.model.params)  # every array's (see _one_float_type_of)
-    at = {line.split(" = ", 1)[0]: k for k, line in enumerate(lines) if " = " in line and line[0] != "#"}
+    at = _statements(lines)
     new = {k: [line] for k, line in enumerate(lines)}
 
     def insert(k: int, added: list[str]):
@@ -227,6 +226,11 @@ def stacked_body(d: Derivation, names: dict, lines: list[str], taken) -> Stacked
         new[at[ident[symbol]]][-1] = f"{ident[symbol]} = {code}"
     return Stacked([line for k in range(len(lines)) for line in new[k]],
                    ", ".join(ident[symbol] for symbol in plan.sums))
+
+
+def _statements(lines: list[str]) -> dict:
+    """``{name: index}`` of the statements ``name = ...`` among the printed ``lines``."""
+    return {line.split(" = ", 1)[0]: k for k, line in enumerate(lines) if " = " in line and line[0] != "#"}
 
 
 def _product(buffer: _Buffer, lines: list[str], members: dict, inputs: dict):
