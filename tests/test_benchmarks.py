@@ -87,3 +87,13 @@ def test_a_peer_target_on_a_disturbed_median_reads_na_only_within_its_noise(jax,
     w = QUICK[0]
     rows = {name: ok for name, _, ok in targets([w], {"pinned": {key(w): run}}, {}, {})}
     assert rows[f"{key(w)}: generated ahead of JAX jit"] is status
+
+
+def test_the_stacked_table_times_the_two_bodies_of_one_rnn(capsys):
+    from benchmarks import stacked
+
+    stacked.main(["--repeats", "1", "8"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 8 |")]
+    assert len(rows) == 1
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    assert all(c.endswith("x)") for c in cells[2:4]) and 0.5 < float(cells[4]) < 2

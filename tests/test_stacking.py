@@ -73,10 +73,10 @@ def calls(module):
 
 
 @pytest.mark.parametrize("steps,inputs,hidden,samples,bias,per_step", [
-    (6, 3, 4, 5, True, False),
+    (8, 3, 4, 5, True, False),
     (MIN_TERMS, 1, 1, 1, True, False),   # the fewest steps stacked, 1x1 matrices, one sample
-    (7, 2, 3, 4, False, False),          # no bias
-    (7, 3, 2, 2, True, True),            # a loss on every step: dL/dV and dL/dc are sums too
+    (9, 2, 3, 4, False, False),          # no bias
+    (8, 3, 2, 2, True, True),            # a loss on every step: dL/dV and dL/dc are sums too
 ])
 def test_stacked_gradients_match_autograd(steps, inputs, hidden, samples, bias, per_step):
     module = sb.compile(sb.derive(rnn(steps, inputs, hidden, 3, bias, per_step)))
@@ -101,10 +101,10 @@ def test_stacked_gradients_match_autograd(steps, inputs, hidden, samples, bias, 
 
 
 def test_float32_stays_float32_and_mixed_types_take_the_generic_body():
-    module = sb.compile(sb.derive(rnn(6, 3, 4, 3)))
+    module = sb.compile(sb.derive(rnn(8, 3, 4, 3)))
     counted = calls(module)
     params, data = module.init_params(rng=0), module.random_data(rng=1, samples=5)
-    _, want = reference(params, data, 6)
+    _, want = reference(params, data, 8)
     loss, grads = module.loss_and_grad({k: v.astype(np.float32) for k, v in params.items()},
                                        **{k: v.astype(np.float32) for k, v in data.items()})
     assert counted["calls"] == 1 and loss.dtype == np.float32
@@ -113,7 +113,7 @@ def test_float32_stays_float32_and_mixed_types_take_the_generic_body():
         np.testing.assert_allclose(grads[name], want[name], rtol=2e-4, atol=1e-6, err_msg=name)
     mixed = {**data, "X1": data["X1"].astype(np.float32)}  # NumPy promotes: the generic body
     _, grads = module.loss_and_grad(params, **mixed)
-    _, want = reference(params, mixed, 6)
+    _, want = reference(params, mixed, 8)
     assert counted["calls"] == 1
     for name in want:
         np.testing.assert_allclose(grads[name], want[name], rtol=1e-6, err_msg=name)
@@ -122,10 +122,10 @@ def test_float32_stays_float32_and_mixed_types_take_the_generic_body():
 def test_torch_tensors_take_the_generic_body():
     torch = pytest.importorskip("torch")
     pytest.importorskip("array_api_compat")
-    module = sb.compile(sb.derive(rnn(6, 2, 3, 2)))
+    module = sb.compile(sb.derive(rnn(8, 2, 3, 2)))
     counted = calls(module)
     params, data = module.init_params(rng=0), module.random_data(rng=1, samples=4)
-    _, want = reference(params, data, 6)
+    _, want = reference(params, data, 8)
     _, grads = module.loss_and_grad({k: torch.from_numpy(v) for k, v in params.items()},
                                     **{k: torch.from_numpy(v) for k, v in data.items()})
     assert counted["calls"] == 0
@@ -134,19 +134,19 @@ def test_torch_tensors_take_the_generic_body():
 
 
 def test_the_stacked_body_reads_as_the_sums_it_replaces():
-    source = sb.generate(sb.derive(rnn(7, 3, 4, 3)))
+    source = sb.generate(sb.derive(rnn(8, 3, 4, 3)))
     stacked = source.split("def _loss_and_grad_stacked(")[1].split("\ndef ")[0]
     generic = source.split("def loss_and_grad(")[1].split("\ndef ")[0]
     assert "out=" not in generic and "_loss_and_grad_stacked(" in generic
     # the states and the adjoints of the pre-activations are computed into stacked slots
-    assert "A1 = xp.tanh(Z1, out=A6_to_A1[5])" in stacked
-    assert "Z1_bar = xp.multiply(A1_bar, 1 - A1**2, out=Z7_bar_to_Z1_bar[6])" in stacked
-    # every sum over the steps is one product, and X1 Wx + b ... X7 Wx + b is one product too
-    assert "Wh_bar = A6_to_A1.reshape(-1, 4).T @ Z7_bar_to_Z1_bar[:6].reshape(-1, 4)" in stacked
-    assert "b_bar = xp.sum(Z7_bar_to_Z1_bar.reshape(-1, 4), axis=0, keepdims=True)" in stacked
-    assert "Wx_bar = X7_to_X1.reshape(-1, 3).T @ Z7_bar_to_Z1_bar.reshape(-1, 4)" in stacked
-    assert "X7_to_X1_Wx_b = (X7_to_X1.reshape(-1, 3) @ Wx + b).reshape(7, n, -1)" in stacked
-    assert "Z2 = X7_to_X1_Wx_b[5] + A1 @ Wh" in stacked
+    assert "A1 = xp.tanh(Z1, out=A7_to_A1[6])" in stacked
+    assert "Z1_bar = xp.multiply(A1_bar, 1 - A1**2, out=Z8_bar_to_Z1_bar[7])" in stacked
+    # every sum over the steps is one product, and X1 Wx + b ... X8 Wx + b is one product too
+    assert "Wh_bar = A7_to_A1.reshape(-1, 4).T @ Z8_bar_to_Z1_bar[:7].reshape(-1, 4)" in stacked
+    assert "b_bar = xp.sum(Z8_bar_to_Z1_bar.reshape(-1, 4), axis=0, keepdims=True)" in stacked
+    assert "Wx_bar = X8_to_X1.reshape(-1, 3).T @ Z8_bar_to_Z1_bar.reshape(-1, 4)" in stacked
+    assert "X8_to_X1_Wx_b = (X8_to_X1.reshape(-1, 3) @ Wx + b).reshape(8, n, -1)" in stacked
+    assert "Z2 = X8_to_X1_Wx_b[6] + A1 @ Wh" in stacked
     # the chain-rule comments are loss_and_grad's
     comments = [line.strip() for line in generic.splitlines() if line.strip().startswith("# dL/d")]
     assert comments and all(c in stacked for c in comments)
@@ -178,12 +178,12 @@ def test_a_state_no_ufunc_computes_is_copied_into_its_slot():
     u = sp.Symbol("u")
     Wx, Wh = sp.MatrixSymbol("Wx", 2, 3), sp.MatrixSymbol("Wh", 3, 3)
     h = None
-    for t in range(1, 8):
+    for t in range(1, 9):
         z = sp.MatrixSymbol(f"X{t}", n, 2) * Wx
         h = (z if h is None else z + h * Wh).applyfunc(sp.Lambda(u, u**2))
     model = sb.Model(sb.mse(h, sp.MatrixSymbol("Y", n, 3)), params=[Wx, Wh])
     stacked = sb.generate(sb.derive(model)).split("def _loss_and_grad_stacked(")[1]
-    assert "    A1 = Z1**2\n    A6_to_A1[5] = A1\n" in stacked
+    assert "    A1 = Z1**2\n    A7_to_A1[6] = A1\n" in stacked
     module = sb.compile(sb.derive(model))
     counted = calls(module)
     params, data = module.init_params(rng=0), module.random_data(rng=1, samples=3)
@@ -191,7 +191,7 @@ def test_a_state_no_ufunc_computes_is_copied_into_its_slot():
 
     def loss(p):
         h = None
-        for t in range(1, 8):
+        for t in range(1, 9):
             z = data[f"X{t}"] @ p[0]
             h = (z if h is None else z + h @ p[1]) ** 2
         return anp.mean((h - data["Y"]) ** 2)  # mse: the mean of the squared entries
@@ -205,24 +205,24 @@ def test_a_state_no_ufunc_computes_is_copied_into_its_slot():
 
 
 def test_tensor_inputs_are_read_through_their_flattened_rows():
-    """Inputs X1..X7 of shape (n, 2, 2), flattened: their sum dL/dWx keeps its terms (a term is
+    """Inputs X1..X8 of shape (n, 2, 2), flattened: their sum dL/dWx keeps its terms (a term is
     a flattened view, not a matrix symbol), dL/dWh is stacked; both are autograd's."""
     Wx, Wh = sp.MatrixSymbol("Wx", 4, 3), sp.MatrixSymbol("Wh", 3, 3)
     h = None
-    for t in range(1, 8):
+    for t in range(1, 9):
         z = sb.flatten(sb.tensor(f"X{t}", (n, 2, 2))) * Wx
         h = sb.tanh(z if h is None else z + h * Wh)
     model = sb.Model(sb.mse(h, sp.MatrixSymbol("Y", n, 3)), params=[Wx, Wh])
     stacked = sb.generate(sb.derive(model)).split("def _loss_and_grad_stacked(")[1]
-    assert "Wh_bar = A6_to_A1.reshape(-1, 3).T @" in stacked
-    assert "Wx_bar = xp.reshape(X7, (-1, 4)).T @ Z7_bar + " in stacked
+    assert "Wh_bar = A7_to_A1.reshape(-1, 3).T @" in stacked
+    assert "Wx_bar = xp.reshape(X8, (-1, 4)).T @ Z8_bar + " in stacked
     module = sb.compile(sb.derive(model))
     counted = calls(module)
     params, data = module.init_params(rng=0), module.random_data(rng=1, samples=3)
 
     def loss(p):
         h = None
-        for t in range(1, 8):
+        for t in range(1, 9):
             z = data[f"X{t}"].reshape(3, 4) @ p[0]
             h = anp.tanh(z if h is None else z + h @ p[1])
         return anp.mean((h - data["Y"]) ** 2)
@@ -240,7 +240,7 @@ def test_a_gradient_that_is_a_summed_value_is_not_a_view_of_a_stack():
     Wx, Wh = sp.MatrixSymbol("Wx", 2, 3), sp.MatrixSymbol("Wh", 3, 3)
     E2 = sp.MatrixSymbol("E2", n, 3)
     h = None
-    for t in range(1, 7):
+    for t in range(1, 9):
         z = sp.MatrixSymbol(f"X{t}", n, 2) * Wx
         h = sb.tanh(z if h is None else sp.MatAdd(z, h * Wh, *([E2] if t == 2 else [])))
     model = sb.Model(sb.mse(h, sp.MatrixSymbol("Y", n, 3)), params=[Wx, Wh, E2])
@@ -251,11 +251,11 @@ def test_a_gradient_that_is_a_summed_value_is_not_a_view_of_a_stack():
     assert counted["calls"] == 1 and grads["E2"].flags.owndata
     stacked = sb.generate(sb.derive(model)).split("def _loss_and_grad_stacked(")[1]
     assert "    Z2_bar = A2_bar * (1 - A2**2)\n" in stacked
-    assert "    Z6_bar_to_Z1_bar[4] = Z2_bar\n" in stacked
+    assert "    Z8_bar_to_Z1_bar[6] = Z2_bar\n" in stacked
 
     def loss(p):
         h = None
-        for t in range(1, 7):
+        for t in range(1, 9):
             z = data[f"X{t}"] @ p[0]
             h = anp.tanh(z if h is None else z + h @ p[1] + (p[2] if t == 2 else 0))
         return anp.mean((h - data["Y"]) ** 2)
