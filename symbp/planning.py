@@ -289,7 +289,7 @@ def plan_module(d: Derivation, command: str) -> dict:
             "body": _freed(Body(stacked.lines, grad_body.returns), *(code for _, code in returned)),
             "arrays": ", ".join(p.names[s] for s in p.symbols_used([d.loss, *targets])
                                 if s in model.params or s in model.data),
-            "sums": stacked.sums},
+            "sums": stacked.sums, "products": stacked.products},
         "init": init_plan(d, p.names),
         "init_dims": _dims_in(model, model.params, p.names),
         "data_dims": _dims_in(model, model.data, p.names),

@@ -161,6 +161,7 @@ class _Plan:
 class Stacked:
     lines: list[str]       # the statements
     sums: str              # the sums made products, listed for the docstring
+    products: bool         # whether a product of every stacked input is one product too
 
 
 def stacked_body(d: Derivation, names: dict, lines: list[str], taken) -> Stacked | None:
@@ -188,12 +189,13 @@ def stacked_body(d: Derivation, names: dict, lines: list[str], taken) -> Stacked
 
     inputs = [b for b in plan.buffers if plan.inputs.issuperset(b.members)]
     splices: dict = {}
+    products = False
     for b in inputs:  # stacked where they are first read
         reads = [at[ident[s]] for s, placed in plan.sums.items() if any(p and p[0] is b for p in placed[:2])]
         added = [f"{b.name} = xp.stack([{', '.join(ident[m] for m in b.members)}])"]
         product = _product(b, lines, {ident[m]: m for m in b.members}, {names[s]: s for s in plan.inputs})
         if product:  # X1 @ W + c, ..., Xk @ W + c in the statements: one matrix product
-            uses, operation = product
+            (uses, operation), products = product, True
             array = namer.claim("_".join([b.name, *operation.split()[1::2]]))
             stacked = f"({_rows((b, 0), len(b.members))} {operation})"
             added += [f"# {ident[b.members[0]]} {operation}, ..., {ident[b.members[-1]]} {operation}: "
@@ -226,7 +228,7 @@ def stacked_body(d: Derivation, names: dict, lines: list[str], taken) -> Stacked
             f"{_rows(left, count)}.T @ {_rows(right, count)}"
         new[at[ident[symbol]]][-1] = f"{ident[symbol]} = {code}"
     return Stacked([line for k in range(len(lines)) for line in new[k]],
-                   ", ".join(ident[symbol] for symbol in plan.sums))
+                   ", ".join(ident[symbol] for symbol in plan.sums), products)
 
 
 def _statements(lines: list[str]) -> dict:
