@@ -110,7 +110,7 @@ def returned_gradients(grads: dict, names: dict, lines: list[str], returns: str,
     read-only NumPy scalar. A parameter of one axis (``shapes``: parameter -> its shape) gets its
     gradient in that shape.
     """
-    assigned = dict(line.split(" = ", 1) for line in lines if " = " in line and line[0] != "#")
+    assigned = _assignments(lines)
     seen = {_origin(ast.parse(returns, mode="eval").body, assigned)[0]}
     out = []
     for par, g in grads.items():
@@ -131,8 +131,13 @@ def returned_gradients(grads: dict, names: dict, lines: list[str], returns: str,
 def owners(values: list[str], lines: list[str]) -> set[str]:
     """The variables whose arrays the variables ``values`` may be (themselves or views of
     them), by the printed statements ``lines``."""
-    assigned = dict(line.split(" = ", 1) for line in lines if " = " in line and line[0] != "#")
+    assigned = _assignments(lines)
     return {_origin(ast.Name(value), assigned)[0] for value in values}
+
+
+def _assignments(lines: list[str]) -> dict:
+    """``{name: code}`` of the statements ``name = code`` among printed ``lines``."""
+    return dict(line.split(" = ", 1) for line in lines if " = " in line and line[0] != "#")
 
 
 def _origin(node: ast.expr, assigned: dict) -> tuple[str | None, bool]:
