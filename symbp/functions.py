@@ -177,9 +177,11 @@ def explicit(m):
     """``m`` with its broadcasts written out (``X W - b`` as ``X W - 𝟙 b``), so that SymPy's own
     ``shape`` of it is the broadcast one (it reads a sum's shape from the first term, and
     ``-b`` sorts first): what a function reading ``.shape`` of its argument needs."""
+    if isinstance(m, sp.MatAdd):  # also where SymPy reads the right shape now: see _spread_sum
+        return _spread_sum(m, *broadcast_shape(m))
     if not getattr(m, "is_Matrix", False) or tuple(m.shape) == broadcast_shape(m):
         return m
-    if isinstance(m, (sp.MatAdd, sp.HadamardProduct)):
+    if isinstance(m, sp.HadamardProduct):
         rows, cols = broadcast_shape(m)
         return hashed(type(m)(*(_spread(explicit(a), rows, cols) for a in m.args)))
     if isinstance(m, ElementwiseApplyFunction):
@@ -187,6 +189,21 @@ def explicit(m):
     if isinstance(m, (sp.MatMul, sp.Transpose, sp.HadamardPower)):
         return hashed(type(m)(*(explicit(a) for a in m.args)))
     return m
+
+
+def _spread_sum(m, rows, cols):
+    """The sum ``m`` with every row or column term spread to ``(rows, cols)``, in nested sums and
+    their multiples too: ``(X W + b) + (X W + b)`` reads (n, k) as written, but SymPy flattens it
+    to ``2 b + 2 X W`` (a (1, k) shape: its first term's) as soon as anything calls ``doit``."""
+    if isinstance(m, sp.MatAdd):
+        args = [_spread_sum(a, rows, cols) for a in m.args]
+        return m if args == list(m.args) else hashed(sp.MatAdd(*args))
+    matrices = [a for a in m.args if getattr(a, "is_Matrix", False)] if isinstance(m, sp.MatMul) else ()
+    if len(matrices) == 1 and isinstance(matrices[0], sp.MatAdd):  # 2 (X W + b)
+        inner = _spread_sum(matrices[0], rows, cols)
+        return m if inner is matrices[0] else \
+            hashed(sp.MatMul(*(inner if a is matrices[0] else a for a in m.args)))
+    return _spread(explicit(m), rows, cols)
 
 
 def _spread(term, rows, cols):

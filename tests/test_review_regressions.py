@@ -486,3 +486,43 @@ def test_a_one_wide_gated_recurrence_derives_in_linear_time():
     np.testing.assert_allclose(value, loss(values), rtol=1e-12)
     for name, want in zip(("Wz", "Uz", "Wc", "Uc"), grad(loss)(values), strict=True):
         np.testing.assert_allclose(grads[name], want, rtol=1e-9, err_msg=name)
+
+
+@pytest.mark.parametrize("norm", ["batch_norm", "layer_norm"])
+def test_a_norm_of_a_sum_of_biased_sums_normalises_every_row(norm):
+    """``sb.add(z, z)`` with ``z = X w + c`` (a NumPy-style row c) reads (n, 2), but SymPy
+    flattens it to ``2 c + 2 X w``, of c's (1, 2) shape: the norm's output was taken for a row
+    and dL/dw came back 0. Checked against autograd."""
+    n = sp.Symbol("n", integer=True, positive=True)
+    X, w, c, g, be, V, Y = (sp.MatrixSymbol(s, *sh) for s, sh in [
+        ("X", (n, 2)), ("w", (2, 2)), ("c", (1, 2)), ("g", (1, 2)), ("be", (1, 2)), ("V", (2, 2)),
+        ("Y", (n, 2))])
+    z = X * w + c
+    normed = getattr(sb, norm)(sb.add(z, z), g, be)
+    module = sb.compile(sb.derive(sb.Model(sb.mse(normed * V, Y), params=[w, c, g, be, V])))
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(4, 2)), rng.normal(size=(4, 2))
+    names = ("w", "c", "g", "be", "V")
+    params = {k: rng.normal(size=s) for k, s in zip(names, [(2, 2), (1, 2), (1, 2), (1, 2), (2, 2)],
+                                                    strict=True)}
+    axis = 0 if norm == "batch_norm" else 1
+
+    def loss(p):
+        h = 2 * (x @ p[0] + p[1])
+        centred = h - anp.mean(h, axis=axis, keepdims=True)
+        b = centred / anp.sqrt(anp.mean(centred**2, axis=axis, keepdims=True) + 1e-5) * p[2] + p[3]
+        return anp.mean((b @ p[4] - y) ** 2)
+
+    values = [params[k] for k in names]
+    value, grads = module.loss_and_grad(params, X=x, Y=y)
+    np.testing.assert_allclose(value, loss(values), rtol=1e-12)
+    for name, want in zip(names, grad(loss)(values), strict=True):
+        np.testing.assert_allclose(grads[name], want, rtol=1e-8, atol=1e-12, err_msg=name)
+
+
+def test_an_entry_of_a_norm_over_a_symbolic_batch_is_refused_in_one_sentence():
+    """(𝟙ᵀ batch_norm(X) 𝟙)[0, 0] with a symbolic n used to raise a raw TypeError from int(n)."""
+    n = sp.Symbol("n", integer=True, positive=True)
+    X, g, be = sp.MatrixSymbol("X", n, 2), sp.MatrixSymbol("g", 1, 2), sp.MatrixSymbol("be", 1, 2)
+    with pytest.raises(sb.SymbpError, match=r"statistics of X reads n entries.*sp\.Trace"):
+        (sp.OneMatrix(1, n) * sb.batch_norm(X, g, be) * sp.OneMatrix(2, 1))[0, 0]

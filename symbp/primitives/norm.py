@@ -33,6 +33,7 @@ import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 from sympy.matrices.expressions.special import OneMatrix, ZeroMatrix
 
+from ..errors import SymbpError
 from ..matalg import neg
 from .base import Primitive, code_paren, np_name, register
 from .tensor import explicit_value
@@ -54,6 +55,12 @@ def _line(x, axis: int, i, j) -> list:
     """The entries of ``x`` that entry ``(i, j)``'s statistic reads: its row (``axis=1``) or
     its column (``axis=0``)."""
     rows, cols = x.shape
+    size = cols if axis == 1 else rows
+    if not sp.sympify(size).is_Integer:  # (𝟙ᵀ batch_norm(X) 𝟙)[0, 0] over a symbolic batch n
+        raise SymbpError(f"an entry of the {'row' if axis == 1 else 'column'} statistics of {x} "
+                         f"reads {size} entries, a size that is not a number; sum the normalised "
+                         f"matrix M as a whole, sp.Trace(sp.OneMatrix({cols}, {rows}) * M), not "
+                         "entry by entry.")
     if axis == 1:
         return [x[i, k] for k in range(int(cols))]
     return [x[k, j] for k in range(int(rows))]
