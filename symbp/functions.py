@@ -32,7 +32,7 @@ from .matalg import elementwise, hashed
 from .model import as_expr
 from .primitives.elementwise import LeakyReLU, LogSumExp, ReLU, Sigmoid, Softplus
 from .primitives.rowwise import LogSoftmax, Softmax, SoftmaxCrossEntropy
-from .primitives.tensor import as_rows, from_rows
+from .primitives.tensor import as_rows, from_rows, tensor_shape_or_none
 
 __all__ = [
     "Sigmoid", "ReLU", "LeakyReLU", "Softplus", "LogSumExp",
@@ -221,6 +221,11 @@ def _check_same_shape(what: str, a, b) -> None:
             f"{what}: the prediction {a} has shape {broadcast_shape(a)} but the target {b} has "
             f"shape {broadcast_shape(b)}; they must match."
         )
+    full = [tensor_shape_or_none(m) or tuple(broadcast_shape(m)) for m in (a, b)]
+    if full[0] != full[1]:  # (n, T·d) beside (n, T, d): NumPy would broadcast them, wrongly
+        raise SymbpError(f"{what}: the prediction {a} has shape {full[0]} but the target {b} has "
+                         f"shape {full[1]}; they must match (flatten the tensor, or reshape the "
+                         "matrix with sb.tensor).")
 
 
 def softmax_cross_entropy(z, y):

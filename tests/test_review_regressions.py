@@ -526,3 +526,15 @@ def test_an_entry_of_a_norm_over_a_symbolic_batch_is_refused_in_one_sentence():
     X, g, be = sp.MatrixSymbol("X", n, 2), sp.MatrixSymbol("g", 1, 2), sp.MatrixSymbol("be", 1, 2)
     with pytest.raises(sb.SymbpError, match=r"statistics of X reads n entries.*sp\.Trace"):
         (sp.OneMatrix(1, n) * sb.batch_norm(X, g, be) * sp.OneMatrix(2, 1))[0, 0]
+
+
+def test_a_loss_between_a_tensor_and_a_matrix_of_its_flattened_shape_is_refused():
+    """SymPy sees an (n, 1, 2) tensor as the (n, 2) matrix, so mse accepted a matrix prediction
+    against it and NumPy broadcast (4, 2) against (4, 1, 2): loss 11.46 instead of 2.46."""
+    n = sp.Symbol("n", integer=True, positive=True)
+    ids, E, W = sp.MatrixSymbol("ids", n, 1), sp.MatrixSymbol("E", 5, 3), sp.MatrixSymbol("W", 3, 2)
+    with pytest.raises(sb.SymbpError, match=r"has shape \(n, 2\) but the target Y has shape \(n, 1, 2\)"):
+        sb.mse(sb.dense(sb.embedding(ids, E), W), sb.tensor("Y", (n, 1, 2)))
+    X = sp.MatrixSymbol("X", n, 2)
+    with pytest.raises(sb.SymbpError, match=r"has shape \(n, 6\) but the target T has shape \(n, 3, 2\)"):
+        sb.mse(X * sp.MatrixSymbol("V", 2, 6), sb.tensor("T", (n, 3, 2)))
