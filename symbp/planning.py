@@ -257,7 +257,8 @@ def plan_module(d: Derivation, command: str) -> dict:
     model = d.model
     grads = {par: d.gradient_symbols.get(par.name) for par in model.params}
     targets = [g for g in grads.values() if g is not None]
-    loss_reader = _reader(p, p.symbols_used([d.loss, *targets]), "loss", strict=True)
+    used = p.symbols_used([d.loss, *targets])
+    loss_reader = _reader(p, used, "loss", strict=True)
     loss_code = p.names.get(d.loss, str(d.loss))
     if model.is_scalar and loss_reader["data"]:  # the mean over the samples
         loss_code = f"xp.sum({loss_code}) / {p.batch_size}"
@@ -287,8 +288,7 @@ def plan_module(d: Derivation, command: str) -> dict:
         "grads_copied": any(code.startswith("_copy(") for _, code in returned),
         "stacked": stacked and {
             "body": _freed(Body(stacked.lines, grad_body.returns), *(code for _, code in returned)),
-            "arrays": ", ".join(p.names[s] for s in p.symbols_used([d.loss, *targets])
-                                if s in model.params or s in model.data),
+            "arrays": ", ".join(p.names[s] for s in used if s in model.params or s in model.data),
             "sums": stacked.sums, "products": stacked.products},
         "init": init_plan(d, p.names),
         "init_dims": _dims_in(model, model.params, p.names),
