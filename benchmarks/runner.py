@@ -36,6 +36,14 @@ def call(args: list[str], timeout: float):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def one_thread(result: dict) -> dict:
+    """A pinned worker's ``result``, once its report of the BLAS libraries says one thread each."""
+    loose = [info for info in result.get("blas", ["no BLAS reported"]) if "(1 threads)" not in info]
+    if loose:
+        raise WorkerFailed(f"a pinned worker ran with {'; '.join(loose)}")
+    return result
+
+
 def stats(values: list[float]) -> dict:
     """Median, best, and the interquartile range relative to the median (the noise)."""
     med = statistics.median(values)
@@ -58,6 +66,8 @@ def steady(workloads, repeats: int, target_s: float, retries: int, modes=("pinne
             runs = call(["steady", mode, "|".join(key(w) for w in pending), repeats, target_s],
                         timeout=300 + 120 * len(pending))
             for run in runs:
+                if mode == "pinned":
+                    one_thread(run)
                 _summarise(run)
                 kept = out[mode].get(run["workload"])
                 if kept is None or run["noise"] < kept["noise"]:
@@ -97,7 +107,8 @@ def fresh(workloads, rounds: int) -> dict:
         times = {name: [] for name in NUMPY}
         for r in range(rounds):
             for name in (NUMPY if r % 2 == 0 else NUMPY[::-1]):
-                times[name].append(call(["fresh", "pinned", key(w), name, path], timeout=300)["times"])
+                result = call(["fresh", "pinned", key(w), name, path], timeout=300)
+                times[name].append(one_thread(result)["times"])
         out[key(w)] = {name: [statistics.median(t[i] for t in runs) for i in range(3)]
                        for name, runs in times.items()}
         out[key(w)]["rounds"] = rounds

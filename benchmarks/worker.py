@@ -27,6 +27,8 @@ def pin(mode: str, frameworks: bool):
     if mode != "pinned":
         return None
     os.environ["XLA_FLAGS"] = XLA_ONE_THREAD
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"  # libraries loaded later (by PyTorch or JAX) start with one thread
     if frameworks:
         try:
             import torch
@@ -34,6 +36,7 @@ def pin(mode: str, frameworks: bool):
             torch.set_num_threads(1)
         except ImportError:
             pass
+    import numpy  # noqa: F401  (loads NumPy's BLAS: threadpoolctl limits only loaded libraries)
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(1)
@@ -131,7 +134,7 @@ def fresh(mode, name, contestant, path):
         start = now()
         func()
         times.append(now() - start)
-    return {"times": times}
+    return {"times": times, "blas": blas_info()}
 
 
 def main(argv: list[str]) -> int:

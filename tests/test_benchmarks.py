@@ -97,3 +97,18 @@ def test_the_stacked_table_times_the_two_bodies_of_one_rnn(capsys):
     assert len(rows) == 1
     cells = [c.strip() for c in rows[0].strip("|").split("|")]
     assert all(c.endswith("x)") for c in cells[2:4]) and 0.5 < float(cells[4]) < 2
+
+
+def test_a_pinned_fresh_worker_runs_blas_on_one_thread(tmp_path):
+    """The fresh-process job imports no framework before pinning: BLAS must still be limited
+    (threadpoolctl limits only libraries already loaded, so NumPy is imported first)."""
+    import json
+
+    from benchmarks.models import emit
+
+    w = next(w for w in QUICK if w.family == "autoencoder")
+    done = subprocess.run([sys.executable, "-m", "benchmarks.worker", "fresh", "pinned", key(w),
+                           "symbp generated", emit(w, tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=True)
+    blas = json.loads(done.stdout.strip().splitlines()[-1])["blas"]
+    assert blas and all("(1 threads)" in info for info in blas), blas
