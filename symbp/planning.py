@@ -73,15 +73,19 @@ class _Planner:
         used |= {d for s in self.model.symbols if s in used for d in self.model.shape_of(s)}
         return [s for s in self.model.symbols if s in used]
 
-    def body(self, targets, returns: str, comments: bool = False) -> Body:
+    def body(self, targets, returns: str, comments: bool = False, in_place: bool = True) -> Body:
         """The statements computing ``targets``: each step, its chain-rule comment, and the
-        temporaries the printer lowers softmax into."""
+        temporaries the printer lowers softmax into. ``in_place``: a sum with broadcast terms
+        (a bias) adds them in place (``CodePrinter.in_place_sum``)."""
         steps = self.needed(targets)
         printer = CodePrinter(self.names, Namer(self.taken))
         printer.batched, printer.batch_size = self.batched, self.batch_size
+        params = set(self.model.params)
         lines = []
         for step in steps:
-            code = _strip_parens(printer._print(step.expr))
+            code, updates = (in_place and printer.in_place_sum(step.expr, params)) or \
+                (printer._print(step.expr), [])
+            code = _strip_parens(code)
             if step.role == "gradient" and step.expr.is_number:  # a constant gradient
                 code = f"xp.full_like({self.names[self.params[step.of]]}, {code})"
             if printer._not_supported:
@@ -93,6 +97,7 @@ class _Planner:
             lines += [f"{name} = {c}" for name, c in printer.prelude]
             printer.prelude.clear()
             lines.append(f"{step.name} = {code}")
+            lines += [f"{step.name} {update}" for update in updates]
         if printer.uses_dtype:
             params = ", ".join(self.names[p] for p in self.model.params)
             lines.insert(0, f"dtype = xp.result_type({params})")
@@ -265,7 +270,8 @@ def plan_module(d: Derivation, command: str) -> dict:
     grad_body = p.body([d.loss, *targets], loss_code, comments=True)
     returned = returned_gradients(grads, p.names, grad_body.lines, grad_body.returns,
                                   {par: model.shape_of(par) for par in grads})
-    stacked = stacked_body(d, p.names, grad_body.lines, p.taken)
+    # its statements computing into buffers (out=), the stacked body adds no bias in place
+    stacked = stacked_body(d, p.names, p.body([d.loss, *targets], loss_code, True, False).lines, p.taken)
     grad_body = _freed(grad_body, *(code for _, code in returned))
     context = {
         "version": __version__,

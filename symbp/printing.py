@@ -22,7 +22,7 @@ from sympy.printing.precedence import PRECEDENCE
 from .lowering import VocabularyLowering
 from .matalg import transpose
 from .naming import Namer
-from .order import ordered_terms
+from .order import negative_coeff, ordered_terms
 from .printbase import COMPACT_FORMS, MatrixNotation, compact_shape, is_ones, matrix_precedence
 
 __all__ = ["CodePrinter"]
@@ -206,6 +206,33 @@ class CodePrinter(VocabularyLowering, MatrixNotation, NumPyPrinter):
     def _print_MatAdd(self, expr):
         return self._elementwise(expr, ordered_terms(expr), self._signed_sum)
 
+    def in_place_sum(self, expr, params) -> tuple[str, list[str]] | None:
+        """``(code, updates)`` for a sum better computed in place: ``code`` its terms of full
+        shape, ``updates`` the terms NumPy broadcasts (``["+= b", "-= c"]``), each added to the
+        result in place. NumPy reuses a temporary only for an operand of the temporary's own
+        shape, so ``X @ W + b`` costs two new arrays of the layer's size; ``Z = X @ W`` then
+        ``Z += b`` costs one, as hand-written NumPy does. None unless a term of full shape is a
+        product with a parameter (``params``) and the broadcast terms read parameters only: the
+        value is then a new array (never a view of an argument) whose float type is the
+        parameters' or wider, so the updates keep its type (integer data broadcast into a float32
+        product would not: NumPy makes their sum float64)."""
+        if not isinstance(expr, sp.MatAdd):
+            return None
+        terms = ordered_terms(sp.MatAdd(*_terms(expr)))
+        full = [t for t in terms if compact_shape(t) == tuple(expr.shape)]
+        small = [t for t in terms if t not in full]
+        if not small or not any(_multiplies(t, params) for t in full) or \
+                not all(t.atoms(sp.MatrixSymbol) <= params for t in small):
+            return None
+        code = self._print(full[0] if len(full) == 1 else sp.MatAdd(*full))
+        outer, self._broadcast_ok = self._broadcast_ok, True
+        try:
+            updates = [f"-= {self._print(_negated(t))}" if negative_coeff(t) else f"+= {self._print(t)}"
+                       for t in small]
+        finally:
+            self._broadcast_ok = outer
+        return code, updates
+
     def _print_HadamardProduct(self, expr):
         num = [a for a in expr.args if not _is_reciprocal(a)]
         den = [a.base for a in expr.args if _is_reciprocal(a)]
@@ -316,6 +343,26 @@ class CodePrinter(VocabularyLowering, MatrixNotation, NumPyPrinter):
                 del self._bound[var]
             else:
                 self._bound[var] = old
+
+
+def _multiplies(term, params) -> bool:
+    """Whether ``term`` is a matrix product (no ones-vector) with a parameter or its transpose."""
+    if not isinstance(term, sp.MatMul):
+        return False
+    _, mats = term.as_coeff_matrices()
+    return len(mats) >= 2 and not any(isinstance(m, OneMatrix) for m in mats) and \
+        any((m.arg if isinstance(m, sp.Transpose) else m) in params for m in mats)
+
+
+def _terms(expr) -> list:
+    """The terms of a sum, those of the sums among them included (``(A + B) - C``: A, B, -C)."""
+    return [t for a in expr.args for t in (_terms(a) if isinstance(a, sp.MatAdd) else [a])]
+
+
+def _negated(term):
+    """``X`` for ``-X``, ``2 X`` for ``-2 X`` (a term with a negative coefficient)."""
+    coeff, mats = term.as_coeff_matrices()
+    return mats[0] if coeff == -1 and len(mats) == 1 else sp.MatMul(-coeff, *mats)
 
 
 def _is_mask(m) -> bool:

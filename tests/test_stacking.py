@@ -100,7 +100,7 @@ def test_stacked_gradients_match_autograd(steps, inputs, hidden, samples, bias, 
     assert not any(owners)
 
 
-def test_float32_stays_float32_and_mixed_types_take_the_generic_body():
+def test_float32_stays_float32_mixed_floats_compute_in_the_wider_and_integers_take_the_generic_body():
     module = sb.compile(sb.derive(rnn(8, 3, 4, 3)))
     counted = calls(module)
     params, data = module.init_params(rng=0), module.random_data(rng=1, samples=5)
@@ -111,12 +111,19 @@ def test_float32_stays_float32_and_mixed_types_take_the_generic_body():
     for name in want:
         assert grads[name].dtype == np.float32
         np.testing.assert_allclose(grads[name], want[name], rtol=2e-4, atol=1e-6, err_msg=name)
-    mixed = {**data, "X1": data["X1"].astype(np.float32)}  # NumPy promotes: the generic body
+    mixed = {**data, "X1": data["X1"].astype(np.float32)}  # read as float64: the stacked body
     _, grads = module.loss_and_grad(params, **mixed)
     _, want = reference(params, mixed, 8)
-    assert counted["calls"] == 1
+    assert counted["calls"] == 2
     for name in want:
-        np.testing.assert_allclose(grads[name], want[name], rtol=1e-6, err_msg=name)
+        assert grads[name].dtype == np.float64
+        np.testing.assert_allclose(grads[name], want[name], rtol=1e-10, err_msg=name)
+    whole = {**data, "X1": np.round(3 * data["X1"]).astype(np.int64)}  # integers: the generic body
+    _, grads = module.loss_and_grad(params, **whole)
+    _, want = reference(params, {**whole, "X1": whole["X1"].astype(np.float64)}, 8)
+    assert counted["calls"] == 2
+    for name in want:
+        np.testing.assert_allclose(grads[name], want[name], rtol=1e-10, err_msg=name)
 
 
 def test_torch_tensors_take_the_generic_body():
