@@ -31,9 +31,11 @@ earlier runs.
 METHOD = f"""\
 - Every measurement runs in worker processes (`python -m benchmarks.worker`), one per workload
   and thread mode, started from the same environment.
-- **One thread** ("pinned", the headline): `threadpoolctl.threadpool_limits(1)` (BLAS and
-  OpenMP), `torch.set_num_threads(1)`, and `XLA_FLAGS="{XLA_ONE_THREAD}"` set before JAX is
-  imported. **As-is**: the libraries' own thread settings, on a machine shared with other jobs.
+- **One thread** ("pinned", the headline): `OPENBLAS_NUM_THREADS`, `OMP_NUM_THREADS` and
+  `MKL_NUM_THREADS` set to 1 and `threadpoolctl.threadpool_limits(1)` (BLAS and OpenMP, after
+  NumPy is imported), `torch.set_num_threads(1)`, and `XLA_FLAGS="{XLA_ONE_THREAD}"` set before
+  JAX is imported. Every pinned worker reports its BLAS libraries' threads, and a run not on one
+  thread is refused. **As-is**: the libraries' own thread settings, on a machine shared with other jobs.
 - Within a process the contestants are timed round-robin (the order rotated every repeat)
   after a warm-up; each sample is the mean of enough calls to last the sample time; the figure
   is the median over repeats, with the interquartile range (IQR) as the noise. A median whose
