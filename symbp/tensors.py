@@ -38,7 +38,8 @@ def _fmt(dims) -> str:
 
 def tensor(name: str, dims) -> TensorSymbol:
     """An N-d symbol of shape ``dims``: the first axis may be a symbol (the batch size), the
-    others are positive integers (a 2-d tensor is a matrix)."""
+    others are positive integers. SymPy sees it as the matrix of its rows flattened (a 2-d
+    tensor as a matrix of its shape), but ``*`` beside a tensor is elementwise, as NumPy's."""
     if not (isinstance(name, str) and name.isidentifier()):
         raise SymbpError(f"the tensor name {name!r} must be an identifier such as 'X'.")
     dims = tuple(sp.sympify(d, strict=True) for d in dims)

@@ -538,3 +538,32 @@ def test_a_loss_between_a_tensor_and_a_matrix_of_its_flattened_shape_is_refused(
     X = sp.MatrixSymbol("X", n, 2)
     with pytest.raises(sb.SymbpError, match=r"has shape \(n, 6\) but the target T has shape \(n, 3, 2\)"):
         sb.mse(X * sp.MatrixSymbol("V", 2, 6), sb.tensor("T", (n, 3, 2)))
+
+
+def test_a_square_matrix_times_a_2d_tensor_is_refused_as_ambiguous():
+    """tensor() said a 2-d tensor is a matrix, but * beside a tensor is elementwise: tr(G W) of a
+    3 x 3 tensor G computed tr(G ⊙ W) (12 where the matrix product's trace is 36)."""
+    G, W = sb.tensor("G", (3, 3)), sp.MatrixSymbol("W", 3, 3)
+    for product in (lambda: G * W, lambda: W * G):
+        with pytest.raises(sb.SymbpError, match=r"is ambiguous: W is a square matrix.*sb\.einsum"):
+            product()
+    g, w = np.arange(9.0).reshape(3, 3), np.arange(9.0).reshape(3, 3)[::-1] + 1
+    for spelled, want in ((sb.einsum("ij,jk->ik", G, W), np.trace(g @ w)),  # the two spellings
+                          (sp.HadamardProduct(G, W), np.trace(g * w))):  # the sentence offers
+        module = sb.compile(sb.derive(sb.Model(sp.Trace(spelled), [W])))
+        assert module.loss({"W": w}, G=g) == pytest.approx(want, rel=1e-12)
+    T = sb.tensor("T", (3, 3))
+    assert isinstance(G * T, sp.HadamardProduct)  # two tensors: elementwise, as documented
+
+
+def test_a_tensor_times_a_matrix_of_another_shape_gets_one_sentence():
+    """SymPy raised a raw ShapeError naming neither operand."""
+    n = sp.Symbol("n", integer=True, positive=True)
+    X, V = sb.tensor("X", (n, 3, 4)), sp.MatrixSymbol("V", n, 12)
+    with pytest.raises(sb.SymbpError, match=r"X \* V: \* beside a tensor is elementwise and needs "
+                                            r"one shape, but X has shape \(n, 3, 4\) and V \(n, 12\)"):
+        X * V
+    with pytest.raises(sb.SymbpError, match=r"needs one shape.*\(2, 3\).*\(3, 4\)"):
+        sb.tensor("A", (2, 3)) * sp.MatrixSymbol("B", 3, 4)
+    for tensor, matrix in (((3,), (1, 3)), ((1,), (1, 1)), ((1, 1), (1, 1))):  # what NumPy broadcasts
+        assert isinstance(sb.tensor("c", tensor) * sp.MatrixSymbol("r", *matrix), sp.HadamardProduct)

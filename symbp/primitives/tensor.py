@@ -18,6 +18,7 @@ from sympy.core.symbol import Str
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
+from ..errors import SymbpError
 from .base import Primitive, np_name, register
 
 __all__ = ["TensorOps", "TensorSymbol", "Flatten", "Unflatten", "Rows", "Batched", "reshape",
@@ -60,19 +61,44 @@ def view_entry(x, shape: tuple, index: tuple):
 
 
 class TensorOps:
-    """``A * B`` of same-shape tensors is elementwise (SymPy would read a matrix product)."""
+    """``A * B`` beside a tensor is elementwise, as NumPy's ``*`` (SymPy would read a matrix
+    product): both of one shape (see ``elementwise_product``)."""
 
     _op_priority = 12.0  # above MatrixExpr's: SymPy hands ``M * T`` to ``T.__rmul__``
 
     def __mul__(self, other):
         if getattr(other, "is_Matrix", False):
-            return sp.HadamardProduct(self, other)
+            return elementwise_product(self, other)
         return sp.MatMul(other, self)
 
     def __rmul__(self, other):
         if getattr(other, "is_Matrix", False):
-            return sp.HadamardProduct(other, self)
+            return elementwise_product(other, self)
         return sp.MatMul(other, self)
+
+
+def elementwise_product(a, b):
+    """``a * b`` where one is a tensor: their elementwise product, for one full shape. One
+    sentence for two shapes (SymPy's own error named neither operand), and for a square matrix
+    beside a 2-d tensor of its shape, where ``*`` reads as SymPy's matrix product as much as
+    NumPy's elementwise one (``tr(G W)`` of a Gram tensor G computed ``tr(G ⊙ W)``)."""
+    plain = [x for x in (a, b) if not is_tensor(x)]
+    if not plain and tuple(a.shape) == tuple(b.shape):
+        return sp.HadamardProduct(a, b)  # two tensors: derive names a misaligned pair
+    shapes = [tensor_shape(x) for x in (a, b)]
+    # one shape, or a (d,) vector beside a (1, d) row (NumPy broadcasts them to the row)
+    if not (shapes[0] == shapes[1] or max(map(len, shapes)) <= 2 and a.shape == b.shape):
+        raise SymbpError(f"{a} * {b}: * beside a tensor is elementwise and needs one shape, but "
+                         f"{a} has shape {shapes[0]} and {b} {shapes[1]}; write "
+                         "sb.einsum(...) for a product over an axis.")
+    square = [s for x, s in zip((a, b), shapes, strict=True)
+              if is_tensor(x) and len(s) == 2 and s[0] == s[1] != 1]  # a 1 x 1 product is both
+    if plain and square:
+        raise SymbpError(f"{a} * {b} is ambiguous: {plain[0]} is a square matrix, for which * is "
+                         "the matrix product, beside a 2-d tensor, for which it is elementwise; "
+                         f"write sb.einsum('ij,jk->ik', {a}, {b}) for the matrix product or "
+                         f"sp.HadamardProduct({a}, {b}) for the elementwise one.")
+    return sp.HadamardProduct(a, b)
 
 
 class TensorSymbol(TensorOps, sp.MatrixSymbol):
