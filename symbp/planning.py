@@ -21,7 +21,7 @@ from .primitives.gaussian import ERF_TABLES, reads_erf
 from .primitives.norm import Embedding
 from .printing import CodePrinter
 from .source import docstring_safe, literal, one_line
-from .stacking import stacked_body
+from .stacking import may_stack, stacked_body
 from .text import unicode
 from .training import batch_plan, init_plan, random_data_plan, returned_gradients
 from .version import __version__
@@ -80,10 +80,10 @@ class _Planner:
         steps = self.needed(targets)
         printer = CodePrinter(self.names, Namer(self.taken))
         printer.batched, printer.batch_size = self.batched, self.batch_size
-        params = set(self.model.params)
+        params, dims = set(self.model.params), set(self.model.dims)
         lines = []
         for step in steps:
-            code, updates = (in_place and printer.in_place_sum(step.expr, params)) or \
+            code, updates = (in_place and printer.in_place_sum(step.expr, params, dims)) or \
                 (printer._print(step.expr), [])
             code = _strip_parens(code)
             if step.role == "gradient" and step.expr.is_number:  # a constant gradient
@@ -99,8 +99,7 @@ class _Planner:
             lines.append(f"{step.name} = {code}")
             lines += [f"{step.name} {update}" for update in updates]
         if printer.uses_dtype:
-            params = ", ".join(self.names[p] for p in self.model.params)
-            lines.insert(0, f"dtype = xp.result_type({params})")
+            lines.insert(0, f"dtype = xp.result_type({', '.join(self.names[p] for p in self.model.params)})")
         return Body(lines, returns)
 
     def chain_comment(self, step: Step) -> str:
@@ -271,7 +270,8 @@ def plan_module(d: Derivation, command: str) -> dict:
     returned = returned_gradients(grads, p.names, grad_body.lines, grad_body.returns,
                                   {par: model.shape_of(par) for par in grads})
     # its statements computing into buffers (out=), the stacked body adds no bias in place
-    stacked = stacked_body(d, p.names, p.body([d.loss, *targets], loss_code, True, False).lines, p.taken)
+    stacked = may_stack(d) and stacked_body(d, p.names, p.body([d.loss, *targets], loss_code, True,
+                                                               False).lines, p.taken)
     grad_body = _freed(grad_body, *(code for _, code in returned))
     context = {
         "version": __version__,

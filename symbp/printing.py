@@ -206,23 +206,23 @@ class CodePrinter(VocabularyLowering, MatrixNotation, NumPyPrinter):
     def _print_MatAdd(self, expr):
         return self._elementwise(expr, ordered_terms(expr), self._signed_sum)
 
-    def in_place_sum(self, expr, params) -> tuple[str, list[str]] | None:
+    def in_place_sum(self, expr, params, dims=frozenset()) -> tuple[str, list[str]] | None:
         """``(code, updates)`` for a sum better computed in place: ``code`` its terms of full
         shape, ``updates`` the terms NumPy broadcasts (``["+= b", "-= c"]``), each added to the
         result in place. NumPy reuses a temporary only for an operand of the temporary's own
         shape, so ``X @ W + b`` costs two new arrays of the layer's size; ``Z = X @ W`` then
         ``Z += b`` costs one, as hand-written NumPy does. None unless a term of full shape is a
-        product with a parameter (``params``) and the broadcast terms read parameters only: the
-        value is then a new array (never a view of an argument) whose float type is the
-        parameters' or wider, so the updates keep its type (integer data broadcast into a float32
-        product would not: NumPy makes their sum float64)."""
+        product with a parameter (``params``) and the broadcast terms read parameters and
+        dimensions (``dims``) only: the value is then a new array (never a view of an argument)
+        whose float type is the parameters' or wider, so the updates keep its type (integer data
+        broadcast into a float32 product would not: NumPy makes their sum float64)."""
         if not isinstance(expr, sp.MatAdd):
             return None
         terms = ordered_terms(sp.MatAdd(*_terms(expr)))
         full = [t for t in terms if compact_shape(t) == tuple(expr.shape)]
         small = [t for t in terms if t not in full]
         if not small or not any(_multiplies(t, params) for t in full) or \
-                not all(t.atoms(sp.MatrixSymbol) <= params for t in small):
+                not all(t.free_symbols <= params | dims for t in small):
             return None
         code = self._print(full[0] if len(full) == 1 else sp.MatAdd(*full))
         outer, self._broadcast_ok = self._broadcast_ok, True

@@ -30,7 +30,7 @@ from .naming import Namer
 from .primitives.tensor import full_shape
 from .training import owners
 
-__all__ = ["MIN_TERMS", "Stacked", "stacked_body"]
+__all__ = ["MIN_TERMS", "Stacked", "may_stack", "stacked_body"]
 
 MIN_TERMS = 7
 """The fewest terms a sum needs to be stacked. Measured with ``python -m benchmarks.stacked`` on
@@ -162,6 +162,11 @@ class Stacked:
     lines: list[str]       # the statements
     sums: str              # the sums made products, listed for the docstring
     products: bool         # whether a product of every stacked input is one product too
+
+
+def may_stack(d: Derivation) -> bool:
+    """Whether a step is a sum of ``MIN_TERMS`` terms or more that ``stacked_body`` may stack."""
+    return any(s is not None and len(s.right) >= MIN_TERMS for s in map(_sum_of, d.steps))
 
 
 def stacked_body(d: Derivation, names: dict, lines: list[str], taken) -> Stacked | None:

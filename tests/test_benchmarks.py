@@ -100,8 +100,8 @@ def test_the_stacked_table_times_the_two_bodies_of_one_rnn(capsys):
 
 
 def test_a_pinned_fresh_worker_runs_blas_on_one_thread(tmp_path):
-    """The fresh-process job imports no framework before pinning: BLAS must still be limited
-    (threadpoolctl limits only libraries already loaded, so NumPy is imported first)."""
+    """The fresh-process job imports no framework before pinning, and its BLAS ran on 2 threads
+    (threadpoolctl limits only libraries already loaded): its result must say one thread."""
     import json
 
     from benchmarks.models import emit
@@ -110,5 +110,5 @@ def test_a_pinned_fresh_worker_runs_blas_on_one_thread(tmp_path):
     done = subprocess.run([sys.executable, "-m", "benchmarks.worker", "fresh", "pinned", key(w),
                            "symbp generated", emit(w, tmp_path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300, check=True)
-    blas = json.loads(done.stdout.strip().splitlines()[-1])["blas"]
+    blas = json.loads(done.stdout.strip().splitlines()[-1])["blas"]  # what runner.one_thread reads
     assert blas and all("(1 threads)" in info for info in blas), blas

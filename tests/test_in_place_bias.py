@@ -77,13 +77,16 @@ def test_two_float_types_compute_in_the_wider():
     rng = np.random.default_rng(7)
     W, b = rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=(1, 4))  # b: float64
     X, Y = rng.normal(size=(6, 3)).astype(np.float32), rng.normal(size=(6, 4)).astype(np.float32)
+    kept = [a.copy() for a in (W, b, X, Y)]
     loss, grads = module.loss_and_grad({"W": W, "b": b}, X=X, Y=Y)
     want_loss, want, _ = by_hand(*(a.astype(np.float64) for a in (W, b, X, Y)))
     assert np.asarray(loss).dtype == np.float64 and loss == pytest.approx(want_loss, rel=1e-12)
     for name in want:
         assert grads[name].dtype == np.float64
         np.testing.assert_allclose(grads[name], want[name], rtol=1e-12, err_msg=name)
-    assert W.dtype == np.float32 and X.dtype == np.float32  # the caller's arrays are not converted
+        assert not any(np.shares_memory(grads[name], a) for a in (W, b, X, Y))
+    for before, now in zip(kept, (W, b, X, Y), strict=True):  # nothing written into the arguments
+        np.testing.assert_array_equal(before, now)
 
 
 def test_integer_data_with_float32_parameters():
@@ -124,5 +127,22 @@ def test_integer_data_broadcast_into_a_float32_product_keeps_numpys_float64():
     D_ = np.array([[16777217], [3], [-5], [2]])  # 2^24 + 1: not a float32
     want = X_ @ W_ + D_
     got = module.predict({"W": W_}, X=X_, D=D_)
+    assert got.dtype == want.dtype == np.float64
+    np.testing.assert_array_equal(got, want)
+
+
+def test_a_scalar_data_symbol_in_a_broadcast_term_is_not_added_in_place():
+    """Only parameters (and sizes) are added in place: an int64 scalar s given as data made
+    ``Z += s * 1.0`` round into the float32 product (a review finding)."""
+    s = sp.Symbol("s")
+    X, W = sp.MatrixSymbol("X", n, 3), sp.MatrixSymbol("W", 3, 4)
+    b, Y = sp.MatrixSymbol("b", 1, 4), sp.MatrixSymbol("Y", n, 4)
+    Z = sb.add(X * W + s * sp.OneMatrix(n, 4), b)
+    module = sb.compile(sb.derive(sb.Model(sb.mse(Z, Y), [W, b], outputs=Z, name="shift")))
+    rng = np.random.default_rng(3)
+    W_, b_ = rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=(1, 4)).astype(np.float32)
+    X_ = rng.normal(size=(5, 3)).astype(np.float32)
+    got = module.predict({"W": W_, "b": b_}, X=X_, s=np.int64(16777217))  # 2^24 + 1
+    want = X_ @ W_ + np.int64(16777217) + b_
     assert got.dtype == want.dtype == np.float64
     np.testing.assert_array_equal(got, want)

@@ -15,6 +15,7 @@ import math
 
 import sympy as sp
 from sympy.core.symbol import Str
+from sympy.matrices.exceptions import ShapeError
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
@@ -78,27 +79,36 @@ class TensorOps:
 
 
 def elementwise_product(a, b):
-    """``a * b`` where one is a tensor: their elementwise product, for one full shape. One
-    sentence for two shapes (SymPy's own error named neither operand), and for a square matrix
-    beside a 2-d tensor of its shape, where ``*`` reads as SymPy's matrix product as much as
-    NumPy's elementwise one (``tr(G W)`` of a Gram tensor G computed ``tr(G ⊙ W)``)."""
+    """``a * b`` where one is a tensor: their elementwise product (SymPy's ``HadamardProduct``,
+    which also broadcasts a row over a symbolic number of rows). One sentence where the two
+    full shapes differ but SymPy would see one matrix shape (an N-d tensor beside a matrix of
+    its flattened shape: NumPy could not broadcast them), where SymPy refuses the shapes, and
+    for a square matrix beside a 2-d tensor of its shape, where ``*`` reads as SymPy's matrix
+    product as much as NumPy's elementwise one (``tr(G W)`` of a Gram tensor G computed
+    ``tr(G ⊙ W)``)."""
     plain = [x for x in (a, b) if not is_tensor(x)]
     if not plain and tuple(a.shape) == tuple(b.shape):
         return sp.HadamardProduct(a, b)  # two tensors: derive names a misaligned pair
     shapes = [tensor_shape(x) for x in (a, b)]
-    # one shape, or a (d,) vector beside a (1, d) row (NumPy broadcasts them to the row)
-    if not (shapes[0] == shapes[1] or max(map(len, shapes)) <= 2 and a.shape == b.shape):
-        raise SymbpError(f"{a} * {b}: * beside a tensor is elementwise and needs one shape, but "
-                         f"{a} has shape {shapes[0]} and {b} {shapes[1]}; write "
-                         "sb.einsum(...) for a product over an axis.")
+    name = lambda x: getattr(x, "name", None) or str(x)  # noqa: E731
+    mismatch = SymbpError(f"{name(a)} * {name(b)}: * beside a tensor is elementwise, but "
+                          f"{name(a)} has shape {shapes[0]} and {name(b)} {shapes[1]}; write "
+                          "sb.einsum(...) for a product over an axis.")
+    flattened = max(map(len, shapes)) > 2 and shapes[0] != shapes[1]
+    if flattened and tuple(a.shape) == tuple(b.shape):
+        raise mismatch
     square = [s for x, s in zip((a, b), shapes, strict=True)
               if is_tensor(x) and len(s) == 2 and s[0] == s[1] != 1]  # a 1 x 1 product is both
-    if plain and square:
-        raise SymbpError(f"{a} * {b} is ambiguous: {plain[0]} is a square matrix, for which * is "
-                         "the matrix product, beside a 2-d tensor, for which it is elementwise; "
-                         f"write sb.einsum('ij,jk->ik', {a}, {b}) for the matrix product or "
-                         f"sp.HadamardProduct({a}, {b}) for the elementwise one.")
-    return sp.HadamardProduct(a, b)
+    if plain and square and shapes[0] == shapes[1]:
+        a_, b_ = (x.name if hasattr(x, "name") else "..." for x in (a, b))
+        raise SymbpError(f"{name(a)} * {name(b)} is ambiguous: {name(plain[0])} is a square matrix, "
+                         "for which * is the matrix product, beside a 2-d tensor, for which it is "
+                         f"elementwise; write sb.einsum('ij,jk->ik', {a_}, {b_}) for the matrix "
+                         f"product or sp.HadamardProduct({a_}, {b_}) for the elementwise one.")
+    try:
+        return sp.HadamardProduct(a, b)
+    except ShapeError:
+        raise mismatch from None
 
 
 class TensorSymbol(TensorOps, sp.MatrixSymbol):
