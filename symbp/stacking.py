@@ -11,7 +11,9 @@ sums as they are. ``stacked_body`` writes the same statements for NumPy:
   in one ufunc), and each sum becomes one product of the stacked rows,
   ``S.reshape(-1, 64).T @ R.reshape(-1, 64)``;
 * inputs such a sum reads (``X1 ... X50``) are stacked once, and where the statements multiply
-  every one of them by the same parameters (``X1 @ Wx + b`` ...), that is one product too.
+  every one of them by the same parameters (``X1 @ Wx + b`` ...), that is one product too, and
+  a statement reading its slot once adds the rest of its sum to the slot in place
+  (``Z2 = X8_to_X1_Wx_b[6]`` then ``Z2 += A1 @ Wh``: one array fewer per step).
 
 Everything else, the chain-rule comments included, is the generic body's.
 """
@@ -19,6 +21,7 @@ Everything else, the chain-rule comments included, is the generic body's.
 from __future__ import annotations
 
 import ast
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -210,8 +213,18 @@ def stacked_body(d: Derivation, names: dict, lines: list[str], taken) -> Stacked
                 splices.setdefault(k, []).extend((span, f"{array}[{b.slot[m]}]") for span, m in spans)
             reads += uses
         insert(min(reads), added)
+    members = {ident[m] for m in plan.owner}
+    reads = Counter(text for changes in splices.values() for _, text in changes)
     for k, changes in splices.items():
         new[k][-1] = _spliced(lines[k], changes)
+        name, code = new[k][-1].split(" = ", 1)
+        node = ast.parse(code, mode="eval").body
+        if len(changes) == 1 and reads[changes[0][1]] == 1 and name not in members \
+                and isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) \
+                and ast.get_source_segment(code, node.left) == changes[0][1]:
+            # the slot is read here only: the rest is added to it in place (one array fewer)
+            rest = ast.get_source_segment(code, node.right)
+            new[k][-1:] = [f"{name} = {changes[0][1]}", f"{name} += {rest}"]
     for b in plan.buffers:
         if b in inputs:
             continue

@@ -153,7 +153,7 @@ def test_the_stacked_body_reads_as_the_sums_it_replaces():
     assert "b_bar = xp.sum(Z8_bar_to_Z1_bar.reshape(-1, 4), axis=0, keepdims=True)" in stacked
     assert "Wx_bar = X8_to_X1.reshape(-1, 3).T @ Z8_bar_to_Z1_bar.reshape(-1, 4)" in stacked
     assert "X8_to_X1_Wx_b = (X8_to_X1.reshape(-1, 3) @ Wx + b).reshape(8, n, -1)" in stacked
-    assert "Z2 = X8_to_X1_Wx_b[6] + A1 @ Wh" in stacked
+    assert "Z2 = X8_to_X1_Wx_b[6]\n    Z2 += A1 @ Wh\n" in stacked  # its slot is read once: in place
     # the chain-rule comments are loss_and_grad's
     comments = [line.strip() for line in generic.splitlines() if line.strip().startswith("# dL/d")]
     assert comments and all(c in stacked for c in comments)
