@@ -15,7 +15,8 @@ sums as they are. ``stacked_body`` writes the same statements for NumPy:
   a statement reading its slot once adds the rest of its sum to the slot in place
   (``Z2 = X8_to_X1_Wx_b[6]`` then ``Z2 += A1 @ Wh``: one array fewer per step).
 
-Everything else, the chain-rule comments included, is the generic body's.
+Everything else, the chain-rule comments included, is the generic body's, but for its biases:
+added in one expression (``A8 @ V + c``), not in place (``CodePrinter.in_place_sum``).
 """
 
 from __future__ import annotations
@@ -214,12 +215,12 @@ def stacked_body(d: Derivation, names: dict, lines: list[str], taken) -> Stacked
             reads += uses
         insert(min(reads), added)
     members = {ident[m] for m in plan.owner}
-    reads = Counter(text for changes in splices.values() for _, text in changes)
+    slot_reads = Counter(text for changes in splices.values() for _, text in changes)
     for k, changes in splices.items():
         new[k][-1] = _spliced(lines[k], changes)
         name, code = new[k][-1].split(" = ", 1)
         node = ast.parse(code, mode="eval").body
-        if len(changes) == 1 and reads[changes[0][1]] == 1 and name not in members \
+        if len(changes) == 1 and slot_reads[changes[0][1]] == 1 and name not in members \
                 and isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) \
                 and ast.get_source_segment(code, node.left) == changes[0][1]:
             # the slot is read here only: the rest is added to it in place (one array fewer)
