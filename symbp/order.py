@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-__all__ = ["negative_coeff", "is_broadcast", "ordered_terms"]
+__all__ = ["negative_coeff", "negated", "is_broadcast", "ordered_terms"]
 
 
 def negative_coeff(term) -> bool:
@@ -17,6 +17,13 @@ def negative_coeff(term) -> bool:
     if not isinstance(term, sp.MatMul):
         return False
     return bool(term.as_coeff_matrices()[0].is_negative)
+
+
+def negated(term):
+    """``X`` for ``-X``, ``2 X`` for ``-2 X``: what a sum subtracts for a term with a negative
+    coefficient."""
+    coeff, mats = term.as_coeff_matrices()
+    return mats[0] if coeff == -1 and len(mats) == 1 else sp.MatMul(-coeff, *mats)
 
 
 def is_broadcast(term) -> bool:

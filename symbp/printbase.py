@@ -17,7 +17,7 @@ from sympy.matrices.expressions.special import OneMatrix
 from sympy.printing.precedence import PRECEDENCE, precedence
 
 from .functions import broadcast
-from .order import negative_coeff, ordered_terms
+from .order import negated, negative_coeff, ordered_terms
 
 __all__ = ["MatrixNotation", "matrix_precedence", "compact_shape", "is_ones", "COMPACT_FORMS"]
 
@@ -110,9 +110,7 @@ class MatrixNotation:
         parts = []
         for k, term in enumerate(terms):
             if k and negative_coeff(term):
-                coeff, mats = term.as_coeff_matrices()
-                rest = mats[0] if coeff == -1 and len(mats) == 1 else sp.MatMul(-coeff, *mats)
-                parts.append(" - " + self.parenthesize(rest, PRECEDENCE["Add"]))
+                parts.append(" - " + self.parenthesize(negated(term), PRECEDENCE["Add"]))
             else:
                 parts.append((" + " if k else "") + self.parenthesize(term, PRECEDENCE["Add"], True))
         return "".join(parts)

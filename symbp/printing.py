@@ -22,7 +22,7 @@ from sympy.printing.precedence import PRECEDENCE
 from .lowering import VocabularyLowering
 from .matalg import transpose
 from .naming import Namer
-from .order import negative_coeff, ordered_terms
+from .order import negated, negative_coeff, ordered_terms
 from .printbase import COMPACT_FORMS, MatrixNotation, compact_shape, is_ones, matrix_precedence
 
 __all__ = ["CodePrinter"]
@@ -227,7 +227,7 @@ class CodePrinter(VocabularyLowering, MatrixNotation, NumPyPrinter):
         code = self._print(full[0] if len(full) == 1 else sp.MatAdd(*full))
         outer, self._broadcast_ok = self._broadcast_ok, True
         try:
-            updates = [f"-= {self._print(_negated(t))}" if negative_coeff(t) else f"+= {self._print(t)}"
+            updates = [f"-= {self._print(negated(t))}" if negative_coeff(t) else f"+= {self._print(t)}"
                        for t in small]
         finally:
             self._broadcast_ok = outer
@@ -357,12 +357,6 @@ def _multiplies(term, params) -> bool:
 def _terms(expr) -> list:
     """The terms of a sum, those of the sums among them included (``(A + B) - C``: A, B, -C)."""
     return [t for a in expr.args for t in (_terms(a) if isinstance(a, sp.MatAdd) else [a])]
-
-
-def _negated(term):
-    """``X`` for ``-X``, ``2 X`` for ``-2 X`` (a term with a negative coefficient)."""
-    coeff, mats = term.as_coeff_matrices()
-    return mats[0] if coeff == -1 and len(mats) == 1 else sp.MatMul(-coeff, *mats)
 
 
 def _is_mask(m) -> bool:
