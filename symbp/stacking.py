@@ -9,7 +9,9 @@ sums as they are. ``stacked_body`` writes the same statements for NumPy:
 * every value such a sum reads is computed straight into its slot of a stacked array
   (``xp.tanh(Z1, out=S[0])``, or computed and copied there where its statement does not end
   in one ufunc), and each sum becomes one product of the stacked rows,
-  ``S.reshape(-1, 64).T @ R.reshape(-1, 64)``;
+  ``S.reshape(-1, 64).T @ R.reshape(-1, 64)``; where such a statement's ufunc multiplies by
+  an elementwise factor (``1 - A1**2``), the factor is computed in one scratch array shared by
+  every step, one ufunc a line (``xp.square(A1, out=tmp)``, ``xp.subtract(1, tmp, out=tmp)``);
 * inputs such a sum reads (``X1 ... X50``) are stacked once, and where the statements multiply
   every one of them by the same parameters (``X1 @ Wx + b`` ...), that is one product too, and
   a statement reading its slot once adds the rest of its sum to the slot in place
@@ -226,6 +228,13 @@ def stacked_body(d: Derivation, names: dict, lines: list[str], taken) -> Stacked
             # the slot is read here only: the rest is added to it in place (one array fewer)
             rest = ast.get_source_segment(code, node.right)
             new[k][-1:] = [f"{name} = {changes[0][1]}", f"{name} += {rest}"]
+    scratches: dict = {}  # a shape -> (the name of a scratch array of that shape, its first user)
+
+    def scratch(shape: tuple, k: int) -> str:
+        name, first = scratches.get(shape) or (namer.claim("tmp"), k)
+        scratches[shape] = name, min(first, k)
+        return name
+
     for b in plan.buffers:
         if b in inputs:
             continue
@@ -240,8 +249,16 @@ def stacked_body(d: Derivation, names: dict, lines: list[str], taken) -> Stacked
             slot, line = f"{b.name}[{k}]", new[at[ident[m]]]
             code = line[-1].split(" = ", 1)[1]
             into = None if ident[m] in plan.returned else _into(code, slot)
-            line[-1:] = [f"{ident[m]} = {into}"] if into else \
-                [f"{ident[m]} = {code}", f"{slot} = {ident[m]}"]
+            if into:  # its elementwise factor (1 - A1**2) in a scratch array, one ufunc a line
+                shape = plan.arrays[m]
+                full = {ident[s] for s, size in plan.arrays.items() if size == shape and s in ident}
+                before, into = _scratched(into, full, lambda shape=shape, k=at[ident[m]]: scratch(shape, k))
+                line[-1:] = [*before, f"{ident[m]} = {into}"]
+            else:
+                line[-1:] = [f"{ident[m]} = {code}", f"{slot} = {ident[m]}"]
+    for shape, (name, first) in scratches.items():
+        insert(first, [f"# {name}: the elementwise factors of the slots' statements, computed in place",
+                       f"{name} = xp.empty(({', '.join(map(text, shape))}), dtype={dtype}.dtype)"])
     for symbol, (left, right, count) in plan.sums.items():
         code = f"xp.sum({_rows(right, count)}, axis=0, keepdims=True)" if left is None else \
             f"{_rows(left, count)}.T @ {_rows(right, count)}"
@@ -314,3 +331,54 @@ def _into(code: str, slot: str) -> str | None:
             and not any(isinstance(a, ast.Starred) for a in node.args):
         return f"xp.{node.func.attr}({', '.join(map(segment, node.args))}, out={slot})"
     return None
+
+
+_ELEMENTWISE = {ast.Add: "add", ast.Sub: "subtract", ast.Mult: "multiply", ast.Div: "divide"}
+
+
+def _scratched(call: str, full: set, scratch) -> tuple[list[str], str]:
+    """``call`` (a ufunc call into a slot, as ``_into`` writes it) with its first argument that
+    is a chain of elementwise operations on numbers and arrays of the slot's shape (``full``:
+    their names), such as ``1 - A1**2``, computed beforehand into a scratch array, one ufunc a
+    statement: ``(["xp.square(A1, out=tmp)", "xp.subtract(1, tmp, out=tmp)"],
+    "xp.multiply(A1_bar, tmp, out=S[0])")``, as hand-written NumPy does it (no new arrays per
+    step). ``scratch()`` names the scratch array; ``([], call)`` where no argument is a chain."""
+    node = ast.parse(call, mode="eval").body
+    segment = lambda n: ast.get_source_segment(call, n)  # noqa: E731
+    for arg in node.args:
+        steps = _chain(arg, full, segment)
+        if steps:
+            name = scratch()
+            lines = [f"xp.{ufunc}({', '.join(name if a is None else a for a in args)}, out={name})"
+                     for ufunc, args in steps]
+            args = ", ".join(name if a is arg else segment(a) for a in node.args)
+            keywords = ", ".join(f"{k.arg}={segment(k.value)}" for k in node.keywords)
+            return lines, f"{segment(node.func)}({args}, {keywords})"
+    return [], call
+
+
+def _chain(node, full: set, segment) -> list | None:
+    """``node`` as ufunc calls computing it into one array, innermost first: ``[(ufunc, args)]``,
+    an argument None where it is the array itself (every operation has at most one operand
+    that is an operation); None where ``node`` is not such a chain."""
+    def leaf(n):
+        if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub):
+            n = n.operand
+        return isinstance(n, ast.Constant) and type(n.value) in (int, float)
+
+    if isinstance(node, ast.BinOp) and type(node.op) in _ELEMENTWISE:
+        ufunc, operands = _ELEMENTWISE[type(node.op)], [node.left, node.right]
+    elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and ast.unparse(node.right) == "2":
+        ufunc, operands = "square", [node.left]
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and not leaf(node):
+        ufunc, operands = "negative", [node.operand]
+    else:
+        return None
+    arrays = [op for op in operands if isinstance(op, ast.Name) and op.id in full]
+    inner = [op for op in operands if op not in arrays and not leaf(op)]
+    if len(inner) > 1 or not (arrays or inner):
+        return None  # two operations (two scratch arrays), or numbers alone
+    steps = _chain(inner[0], full, segment) if inner else []
+    if steps is None:
+        return None
+    return [*steps, (ufunc, [None if inner and op is inner[0] else segment(op) for op in operands])]

@@ -11,7 +11,7 @@ import pytest
 import sympy as sp
 
 import symbp as sb
-from symbp.stacking import MIN_TERMS, _into
+from symbp.stacking import MIN_TERMS, _into, _scratched
 
 autograd = pytest.importorskip("autograd")
 anp = pytest.importorskip("autograd.numpy")
@@ -19,9 +19,10 @@ anp = pytest.importorskip("autograd.numpy")
 n = sp.Symbol("n", integer=True, positive=True)
 
 
-def rnn(steps, inputs, hidden, classes, bias=True, per_step=False):
+def rnn(steps, inputs, hidden, classes, bias=True, per_step=False, act="tanh"):
     """An Elman RNN over X1..XT, softmax cross-entropy on the last state (``per_step``: on every
-    state's output, each with its target Yt, so that dL/dV and dL/dc are sums over the steps too)."""
+    state's output, each with its target Yt, so that dL/dV and dL/dc are sums over the steps too;
+    ``act``: tanh or sigmoid)."""
     Wx, Wh = sp.MatrixSymbol("Wx", inputs, hidden), sp.MatrixSymbol("Wh", hidden, hidden)
     b = sp.MatrixSymbol("b", 1, hidden)
     V, c = sp.MatrixSymbol("V", hidden, classes), sp.MatrixSymbol("c", 1, classes)
@@ -29,7 +30,7 @@ def rnn(steps, inputs, hidden, classes, bias=True, per_step=False):
     for t in range(1, steps + 1):
         X = sp.MatrixSymbol(f"X{t}", n, inputs)
         z = sb.dense(X, Wx, b) if bias else X * Wx
-        h = sb.tanh(z if h is None else sp.MatAdd(z, h * Wh))
+        h = getattr(sb, act)(z if h is None else sp.MatAdd(z, h * Wh))
         if per_step or t == steps:
             Y = sp.MatrixSymbol(f"Y{t}" if per_step else "Y", n, classes)
             losses.append(sb.softmax_cross_entropy(sb.dense(h, V, c), Y))
@@ -37,7 +38,7 @@ def rnn(steps, inputs, hidden, classes, bias=True, per_step=False):
     return sb.Model(sp.Add(*losses), params=params, name=f"rnn{steps}")
 
 
-def reference(params, data, steps, bias=True, per_step=False):
+def reference(params, data, steps, bias=True, per_step=False, act="tanh"):
     """The loss and gradients of ``rnn(...)``, in autograd."""
     names = sorted(params)
 
@@ -46,7 +47,8 @@ def reference(params, data, steps, bias=True, per_step=False):
         h, total = None, 0.0
         for t in range(1, steps + 1):
             z = data[f"X{t}"] @ p["Wx"] + (p["b"] if bias else 0)
-            h = anp.tanh(z if h is None else z + h @ p["Wh"])
+            z = z if h is None else z + h @ p["Wh"]
+            h = anp.tanh(z) if act == "tanh" else 1 / (1 + anp.exp(-z))
             if per_step or t == steps:
                 logits = h @ p["V"] + p["c"]
                 shift = logits - anp.max(logits, axis=1, keepdims=True)
@@ -72,21 +74,25 @@ def calls(module):
     return counted
 
 
-@pytest.mark.parametrize("steps,inputs,hidden,samples,bias,per_step", [
-    (8, 3, 4, 5, True, False),
-    (MIN_TERMS, 1, 1, 1, True, False),   # the fewest steps stacked, 1x1 matrices, one sample
-    (9, 2, 3, 4, False, False),          # no bias
-    (8, 3, 2, 2, True, True),            # a loss on every step: dL/dV and dL/dc are sums too
+@pytest.mark.parametrize("steps,inputs,hidden,samples,bias,per_step,act", [
+    (8, 3, 4, 5, True, False, "tanh"),
+    (MIN_TERMS, 1, 1, 1, True, False, "tanh"),   # the fewest steps stacked, 1x1 matrices, one sample
+    (9, 2, 3, 4, False, False, "tanh"),          # no bias
+    (8, 3, 2, 2, True, True, "tanh"),            # a loss on every step: dL/dV and dL/dc are sums too
+    (8, 2, 3, 4, True, True, "sigmoid"),         # the factor A (1 - A) in the scratch array
 ])
-def test_stacked_gradients_match_autograd(steps, inputs, hidden, samples, bias, per_step):
-    module = sb.compile(sb.derive(rnn(steps, inputs, hidden, 3, bias, per_step)))
+def test_stacked_gradients_match_autograd(steps, inputs, hidden, samples, bias, per_step, act):
+    model = rnn(steps, inputs, hidden, 3, bias, per_step, act)
+    if act == "sigmoid":  # the stacked body computes its derivative's factor in a scratch array
+        assert "out=tmp)" in sb.generate(sb.derive(model)).split("def _loss_and_grad_stacked(")[1]
+    module = sb.compile(sb.derive(model))
     counted = calls(module)
     params, data = module.init_params(rng=0), module.random_data(rng=1, samples=samples)
     params = {k: v + 0.1 * np.random.default_rng(2).normal(size=v.shape) for k, v in params.items()}
     before = {k: v.copy() for k, v in params.items()}
     loss, grads = module.loss_and_grad(params, **data)
     assert counted["calls"] == 1
-    want_loss, want = reference(params, data, steps, bias, per_step)
+    want_loss, want = reference(params, data, steps, bias, per_step, act)
     np.testing.assert_allclose(loss, want_loss, rtol=1e-12)
     assert grads.keys() == want.keys()
     for name in want:
@@ -147,7 +153,10 @@ def test_the_stacked_body_reads_as_the_sums_it_replaces():
     assert "out=" not in generic and "_loss_and_grad_stacked(" in generic
     # the states and the adjoints of the pre-activations are computed into stacked slots
     assert "A1 = xp.tanh(Z1, out=A7_to_A1[6])" in stacked
-    assert "Z1_bar = xp.multiply(A1_bar, 1 - A1**2, out=Z8_bar_to_Z1_bar[7])" in stacked
+    # their elementwise factor 1 - A1**2 in one scratch array, allocated once for every step
+    assert "    xp.square(A1, out=tmp)\n    del A1\n    xp.subtract(1, tmp, out=tmp)\n" \
+        "    Z1_bar = xp.multiply(A1_bar, tmp, out=Z8_bar_to_Z1_bar[7])\n" in stacked
+    assert stacked.count("tmp = xp.empty((n, 4), dtype=Wx.dtype)") == 1
     # every sum over the steps is one product, and X1 Wx + b ... X8 Wx + b is one product too
     assert "Wh_bar = A7_to_A1.reshape(-1, 4).T @ Z8_bar_to_Z1_bar[:7].reshape(-1, 4)" in stacked
     assert "b_bar = xp.sum(Z8_bar_to_Z1_bar.reshape(-1, 4), axis=0, keepdims=True)" in stacked
@@ -177,6 +186,25 @@ def test_fewer_steps_keep_one_body():
 ])
 def test_into(code, into):
     assert _into(code, "S[0]") == into
+
+
+@pytest.mark.parametrize("call,lines,out", [
+    ("xp.multiply(A_bar, 1 - A**2, out=S[0])",
+     ["xp.square(A, out=tmp)", "xp.subtract(1, tmp, out=tmp)"], "xp.multiply(A_bar, tmp, out=S[0])"),
+    ("xp.multiply(A_bar, A * (1 - A), out=S[0])",            # sigmoid: one scratch for both steps
+     ["xp.subtract(1, A, out=tmp)", "xp.multiply(A, tmp, out=tmp)"], "xp.multiply(A_bar, tmp, out=S[0])"),
+    ("xp.multiply(-2 * A + 0.5, A_bar, out=S[0])",           # the first argument, negative numbers
+     ["xp.multiply(-2, A, out=tmp)", "xp.add(tmp, 0.5, out=tmp)"], "xp.multiply(tmp, A_bar, out=S[0])"),
+    ("xp.multiply(A_bar, -A, out=S[0])", ["xp.negative(A, out=tmp)"], "xp.multiply(A_bar, tmp, out=S[0])"),
+    ("xp.multiply(A_bar, 1 - b**2, out=S[0])", [], None),   # b is not of the slot's shape
+    ("xp.multiply(A_bar, (A > 0.0), out=S[0])", [], None),  # a comparison: left as it is
+    ("xp.multiply(A_bar, A**3, out=S[0])", [], None),       # np.power: no fast path to gain
+    ("xp.multiply(A_bar, A * A + A * A, out=S[0])", [], None),  # two operations: two scratches
+    ("xp.multiply(A_bar, xp.exp(A) - 1, out=S[0])", [], None),  # a call inside
+    ("xp.tanh(Z, out=S[0])", [], None),
+])
+def test_scratched(call, lines, out):
+    assert _scratched(call, {"A", "A_bar", "Z"}, lambda: "tmp") == (lines, out or call)
 
 
 def test_a_state_no_ufunc_computes_is_copied_into_its_slot():
