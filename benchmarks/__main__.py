@@ -14,7 +14,7 @@ from .models import QUICK, WORKLOADS
 
 SECTIONS = ("runtime", "fresh", "derivation", "digits", "scaling")
 FULL = {"workloads": WORKLOADS, "modes": ("pinned", "asis"), "repeats": 31, "target_s": 0.02,
-        "retries": 2, "fresh_rounds": 9, "nets": [(2, 2), (4, 8), (8, 16), (16, 32)],
+        "retries": 4, "fresh_rounds": 9, "nets": [(2, 2), (4, 8), (8, 16), (16, 32)],
         "derive_rounds": 2, "deep_repeats": 3, "depths": derivation.DEPTHS,
         "plain_depths": derivation.PLAIN_DEPTHS, "epochs": 30, "digit_rounds": 2}
 QUICK_SETTINGS = {"workloads": [QUICK[0], QUICK[3], QUICK[4], QUICK[5]], "modes": ("pinned",), "repeats": 3,
