@@ -267,8 +267,10 @@ def plan_module(d: Derivation, command: str) -> dict:
     if model.is_scalar and loss_reader["data"]:  # the mean over the samples
         loss_code = f"xp.sum({loss_code}) / {p.batch_size}"
     grad_body = p.body([d.loss, *targets], loss_code, comments=True)
+    of_data = {par for par, g in grads.items() if g is not None
+               and set(p.symbols_used([g])).isdisjoint(model.params)}  # reads data alone, or nothing
     returned = returned_gradients(grads, p.names, grad_body.lines, grad_body.returns,
-                                  {par: model.shape_of(par) for par in grads})
+                                  {par: model.shape_of(par) for par in grads}, of_data)
     # its statements computing into buffers (out=), the stacked body adds no bias in place
     stacked = may_stack(d) and stacked_body(d, p.names, p.body([d.loss, *targets], loss_code, True,
                                                                False).lines, p.taken)
@@ -339,13 +341,21 @@ def _freed(body: Body, *results: str) -> Body:
                     if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load))
     kept = {n.id for code in (body.returns, *results) for n in ast.walk(ast.parse(code))
             if isinstance(n, ast.Name)}
-    lines = []
+    lines, dead = [], []
     for k, line in enumerate(body.lines):
         lines.append(line)
-        dead = [name for name, at in first.items() if at < k == last.get(name) and name not in kept]
-        if dead and k < len(body.lines) - 1:  # after the last statement the function returns
-            lines.append(f"del {', '.join(dead)}")
+        dead += [name for name, at in first.items() if at < k == last.get(name) and name not in kept]
+        if dead and k < len(body.lines) - 1 and not _out_call(line):  # after the last statement the
+            lines.append(f"del {', '.join(dead)}")                      # function returns
+            dead = []
     return Body(lines, body.returns)
+
+
+def _out_call(line: str) -> bool:
+    """Whether ``line`` is a call for its ``out=`` alone (``xp.square(A1, out=tmp)``), one of the
+    lines computing the next statement's operand: a ``del`` waits for that statement."""
+    statements = ast.parse(line).body
+    return len(statements) == 1 and isinstance(statements[0], ast.Expr)
 
 
 def _dims_in(model, symbols, names) -> list[tuple[str, str]]:

@@ -257,8 +257,9 @@ def stacked_body(d: Derivation, names: dict, lines: list[str], taken) -> Stacked
             else:
                 line[-1:] = [f"{ident[m]} = {code}", f"{slot} = {ident[m]}"]
     for shape, (name, first) in scratches.items():
-        insert(first, [f"# {name}: the elementwise factors of the slots' statements, computed in place",
-                       f"{name} = xp.empty(({', '.join(map(text, shape))}), dtype={dtype}.dtype)"])
+        size = ", ".join(map(text, shape))
+        insert(first, [f"# {name}: a scratch array of shape ({size}), reused by every step (out={name})",
+                       f"{name} = xp.empty(({size}), dtype={dtype}.dtype)"])
     for symbol, (left, right, count) in plan.sums.items():
         code = f"xp.sum({_rows(right, count)}, axis=0, keepdims=True)" if left is None else \
             f"{_rows(left, count)}.T @ {_rows(right, count)}"

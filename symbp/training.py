@@ -99,7 +99,7 @@ _VIEWS = {"broadcast_to", "reshape", "transpose", "ravel", "squeeze", "expand_di
 
 
 def returned_gradients(grads: dict, names: dict, lines: list[str], returns: str,
-                       shapes: dict) -> list[tuple[str, str]]:
+                       shapes: dict, of_data: set = frozenset()) -> list[tuple[str, str]]:
     """``(name, code)`` of each entry of loss_and_grad's grads dict, from the printed statements
     ``lines`` of loss_and_grad and its loss expression ``returns``.
 
@@ -108,7 +108,9 @@ def returned_gradients(grads: dict, names: dict, lines: list[str], returns: str,
     broadcast, or the same array as the loss or an earlier gradient (decided here, once, from
     the printed statements). A 0-d gradient becomes a 0-d array (``xp.asarray``), not a
     read-only NumPy scalar. A parameter of one axis (``shapes``: parameter -> its shape) gets its
-    gradient in that shape.
+    gradient in that shape. A gradient that reads data and no parameter (``of_data``: those
+    parameters; dL/dA = -D of sum(D ⊙ (-A))) is converted to the type its library promotes it
+    and its parameter to, so that integer data give a float gradient (a new array).
     """
     assigned = _assignments(lines)
     seen = {_origin(ast.parse(returns, mode="eval").body, assigned)[0]}
@@ -118,7 +120,9 @@ def returned_gradients(grads: dict, names: dict, lines: list[str], returns: str,
             out.append((par.name, f"xp.zeros_like({names[par]})"))
             continue
         root, readonly = _origin(ast.Name(g.name), assigned)
-        if readonly or root not in assigned or root in seen:
+        if par in of_data:
+            out.append((par.name, f"xp.astype(xp.asarray({g.name}), xp.result_type({g.name}, {names[par]}))"))
+        elif readonly or root not in assigned or root in seen:
             out.append((par.name, f"_copy(xp, {g.name})"))
         else:
             out.append((par.name, g.name if getattr(par, "shape", ()) else f"xp.asarray({g.name})"))

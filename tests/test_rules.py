@@ -152,3 +152,20 @@ def test_softmax_cross_entropy_gradient_is_fused_and_exact_for_any_labels():
     row_sums = sp.MatMul(sp.MatMul(R, sp.OneMatrix(R.shape[1], 1)), sp.OneMatrix(1, R.shape[1]))
     fitted = sp.HadamardProduct(probs.symbol, row_sums)
     assert z_bar.expr == sp.MatMul(1 / n, sp.MatAdd(fitted, sp.MatMul(-1, R)))
+
+
+@pytest.mark.parametrize("slope", [lambda u: u, lambda u: -u, lambda u: u / 2 + 1])
+def test_a_gradient_of_data_alone_is_float_in_the_parameters_promotion(slope):
+    """dL/dA of sum(D ⊙ f(A)) for a map of constant slope reads the data D alone: with integer D
+    it is still a float array (NumPy's promotion of D and A, as if D were multiplied by A's
+    slope), a new array, and -D or D / 2 where the slope is constant, not D ⊙ full array."""
+    d = sb.derive(sb.Model(readout(elementwise(slope)), params=[A]))
+    assert not d.step("A_bar").expr.has(sp.HadamardProduct)
+    module = sb.compile(d)
+    data = np.arange(12).reshape(3, 4)
+    for dtype in (np.float32, np.float64):
+        params = {"A": np.ones((3, 4), dtype)}
+        _, grads = module.loss_and_grad(params, D3x4=data)
+        assert grads["A"].dtype == np.result_type(data, params["A"]), dtype
+        np.testing.assert_allclose(grads["A"], float(slope(sp.Integer(1)) - slope(sp.Integer(0))) * data)
+        assert not np.shares_memory(grads["A"], data)

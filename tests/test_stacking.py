@@ -154,8 +154,9 @@ def test_the_stacked_body_reads_as_the_sums_it_replaces():
     # the states and the adjoints of the pre-activations are computed into stacked slots
     assert "A1 = xp.tanh(Z1, out=A7_to_A1[6])" in stacked
     # their elementwise factor 1 - A1**2 in one scratch array, allocated once for every step
-    assert "    xp.square(A1, out=tmp)\n    del A1\n    xp.subtract(1, tmp, out=tmp)\n" \
-        "    Z1_bar = xp.multiply(A1_bar, tmp, out=Z8_bar_to_Z1_bar[7])\n" in stacked
+    # (the del of A1 waits for the statement those lines compute the operand of)
+    assert "    xp.square(A1, out=tmp)\n    xp.subtract(1, tmp, out=tmp)\n" \
+        "    Z1_bar = xp.multiply(A1_bar, tmp, out=Z8_bar_to_Z1_bar[7])\n    del A1, tmp, A1_bar\n" in stacked
     assert stacked.count("tmp = xp.empty((n, 4), dtype=Wx.dtype)") == 1
     # every sum over the steps is one product, and X1 Wx + b ... X8 Wx + b is one product too
     assert "Wh_bar = A7_to_A1.reshape(-1, 4).T @ Z8_bar_to_Z1_bar[:7].reshape(-1, 4)" in stacked

@@ -33,7 +33,10 @@ def _map_vjp(c):
     template, (x, *extras) = c.node.attr, c.a
     subs = {placeholder(k): v for k, v in enumerate(extras)}
     body, on = local_derivative(c.node, template, U, subs)
-    contributions = [sp.HadamardProduct(c.g, _elementwise(body, c.out if on else x))]
+    if body.has(U) or body.is_zero is not False:
+        contributions = [sp.HadamardProduct(c.g, _elementwise(body, c.out if on else x))]
+    else:  # a constant slope (-u, u/2 + 1): dL/dx = -dL/dy, not dL/dy ⊙ (-1) over a full array
+        contributions = [body * c.g]
     for k in range(len(extras)):
         d = _checked_diff(c.node, template, placeholder(k)).xreplace(subs)
         contributions.append(inner(c.g, _elementwise(d, x)))
