@@ -345,8 +345,9 @@ def _freed(body: Body, *results: str) -> Body:
     for k, line in enumerate(body.lines):
         lines.append(line)
         dead += [name for name, at in first.items() if at < k == last.get(name) and name not in kept]
-        if dead and k < len(body.lines) - 1 and not _out_call(line):  # after the last statement the
-            lines.append(f"del {', '.join(dead)}")                      # function returns
+        # after the last statement the function returns
+        if dead and k < len(body.lines) - 1 and not _out_call(line):
+            lines.append(f"del {', '.join(dead)}")
             dead = []
     return Body(lines, body.returns)
 
