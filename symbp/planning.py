@@ -267,8 +267,11 @@ def plan_module(d: Derivation, command: str) -> dict:
     if model.is_scalar and loss_reader["data"]:  # the mean over the samples
         loss_code = f"xp.sum({loss_code}) / {p.batch_size}"
     grad_body = p.body([d.loss, *targets], loss_code, comments=True)
-    of_data = {par for par, g in grads.items() if g is not None
-               and set(p.symbols_used([g])).isdisjoint(model.params)}  # reads data alone, or nothing
+    of_params = set(model.params)  # the parameters and the steps that read one, in one pass
+    for step in p.steps:
+        if not of_params.isdisjoint(step.expr.free_symbols):
+            of_params.add(step.symbol)
+    of_data = {par for par, g in grads.items() if g is not None and g not in of_params}
     returned = returned_gradients(grads, p.names, grad_body.lines, grad_body.returns,
                                   {par: model.shape_of(par) for par in grads}, of_data)
     # its statements computing into buffers (out=), the stacked body adds no bias in place
