@@ -235,6 +235,10 @@ def stacked_body(d: Derivation, names: dict, lines: list[str], taken) -> Stacked
         scratches[shape] = name, min(first, k)
         return name
 
+    of_shape: dict = {}  # a shape -> the names of the arrays of that shape
+    for symbol, shape in plan.arrays.items():
+        if symbol in ident:
+            of_shape.setdefault(shape, set()).add(ident[symbol])
     for b in plan.buffers:
         if b in inputs:
             continue
@@ -250,9 +254,8 @@ def stacked_body(d: Derivation, names: dict, lines: list[str], taken) -> Stacked
             code = line[-1].split(" = ", 1)[1]
             into = None if ident[m] in plan.returned else _into(code, slot)
             if into:  # its elementwise factor (1 - A1**2) in a scratch array, one ufunc a line
-                shape = plan.arrays[m]
-                full = {ident[s] for s, size in plan.arrays.items() if size == shape and s in ident}
-                before, into = _scratched(into, full, lambda shape=shape, k=at[ident[m]]: scratch(shape, k))
+                shape, use = plan.arrays[m], at[ident[m]]
+                before, into = _scratched(into, of_shape[shape], lambda s=shape, u=use: scratch(s, u))
                 line[-1:] = [*before, f"{ident[m]} = {into}"]
             else:
                 line[-1:] = [f"{ident[m]} = {code}", f"{slot} = {ident[m]}"]
